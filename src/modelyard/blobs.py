@@ -1,0 +1,898 @@
+"""The content-addressed blob store.
+
+Every artifact, dataset file, model file and pipeline output is stored once, as its raw bytes, under
+its BLAKE3 digest (64 lowercase hex characters)::
+
+    <root>/objects/ab/cdef0123...     first two hex characters as the directory, the other 62 as the name
+    <root>/objects/tmp/...            writes in flight (never mistaken for a blob)
+
+Raw bytes (no header, no compression) keep blobs inspectable with ordinary tools and let a local store
+materialise them as hardlinks. Storing the same content twice stores it once.
+
+The root is a URL handled through fsspec (``s3://``, ``gs://``, ``memory://``, ...) or a local path
+(plain or ``file://``). Local stores use plain ``os`` calls so that writes can be made durable: a blob is
+written to a temp file in ``objects/tmp/`` while it is hashed, fsynced, renamed into place, and its
+directory is fsynced. A name under ``objects/`` therefore only ever holds complete, durable bytes, which is
+what lets a later write of the same content trust it and skip the copy.
+
+Durability may be batched: ``put_*(..., sync=False)`` leaves the new blob in ``objects/tmp/`` and
+:meth:`BlobStore.sync` fsyncs every pending blob, renames them into place and fsyncs their directories
+once. A pending blob is readable through the same :class:`BlobStore` object but nowhere else, so a
+caller **must call** :meth:`BlobStore.sync` **before it commits any row or manifest that references the
+blob**; forgetting it shows up at once as a missing blob, never as a silent durability gap.
+
+Reads are verified: :meth:`BlobStore.open` hashes while reading and raises
+:class:`~modelyard.errors.BlobCorruptedError` before handing out the last bytes of a blob whose content
+does not match its digest, so corrupted bytes are never returned as a complete read.
+
+``fsspec`` is imported only when a remote store is created: ``import modelyard.blobs`` stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import blake3
+
+from modelyard.errors import (
+    BlobCorruptedError,
+    BlobNotFoundError,
+    InvalidInputError,
+    StoreError,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import StrPath, WriteableBuffer
+
+__all__ = [
+    "CHUNK_SIZE",
+    "BlobInfo",
+    "BlobReader",
+    "BlobStore",
+    "ReadableBinary",
+    "check_digest",
+    "hash_bytes",
+    "hash_file",
+]
+
+CHUNK_SIZE = 1 << 20
+"""Bytes read, hashed and written at a time: large files are streamed, never held in memory."""
+
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+_SHARD_RE = re.compile(r"[0-9a-f]{2}")
+_REST_RE = re.compile(r"[0-9a-f]{62}")
+
+# Object stores whose uploads appear all at once when complete (a multipart upload is committed at the
+# end): a blob can be written straight to its final key. Elsewhere fsspec writes may be visible while in
+# progress, so the store uploads to a temp key and moves it into place.
+_ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+
+# Where each object store's `pip install` extra lives, for the error raised when it is missing.
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+
+
+class BlobInfo(NamedTuple):
+    """The identity of a blob: its BLAKE3 digest and its size in bytes."""
+
+    digest: str
+    size: int
+
+
+class ReadableBinary(Protocol):
+    """A binary stream :meth:`BlobStore.put_stream` can read: anything with ``read(size) -> bytes``."""
+
+    def read(self, size: int, /) -> bytes:
+        """Return up to ``size`` bytes; an empty result means the end of the stream."""
+        ...
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` if it is a blob digest (exactly 64 lowercase hex characters).
+
+    Every path or key is built from a checked digest, so a digest can never reach outside the store.
+
+    Raises:
+        InvalidInputError: ``digest`` is not 64 lowercase hexadecimal characters.
+    """
+    if isinstance(digest, str) and _DIGEST_RE.fullmatch(digest):
+        return digest
+    shown = repr(digest) if len(repr(digest)) <= 80 else repr(digest)[:77] + "..."
+    raise InvalidInputError(
+        f"invalid blob digest {shown}: expected 64 lowercase hexadecimal characters (a BLAKE3 digest)"
+    )
+
+
+def hash_bytes(data: bytes | bytearray | memoryview) -> BlobInfo:
+    """Return the digest and size ``data`` would have as a blob."""
+    view = memoryview(data)
+    return BlobInfo(blake3.blake3(view).hexdigest(), view.nbytes)
+
+
+def hash_file(path: StrPath) -> BlobInfo:
+    """Return the digest and size the file at ``path`` would have as a blob, reading it in chunks.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with open(path, "rb") as src:
+        return _copy(src, None, os.fstat(src.fileno()).st_size)
+
+
+def _copy(src: ReadableBinary, write: Callable[[memoryview], object] | None, size_hint: int | None = None) -> BlobInfo:
+    """Stream ``src`` to its end through the hasher, passing each chunk to ``write`` if given.
+
+    ``size_hint`` (the expected size, if known) keeps small copies from allocating a whole chunk.
+    """
+    hasher = blake3.blake3()
+    size = 0
+    buffer = bytearray(CHUNK_SIZE if size_hint is None else max(1, min(CHUNK_SIZE, size_hint + 1)))
+    view = memoryview(buffer)
+    readinto = getattr(src, "readinto", None)
+    while True:
+        if readinto is not None:
+            n = readinto(view)
+            if n is None:
+                raise InvalidInputError("cannot store a non-blocking stream that has no data ready")
+            chunk = view[:n]
+        else:
+            data = src.read(CHUNK_SIZE)
+            if isinstance(data, str):
+                raise InvalidInputError("cannot store a text stream: open the file in binary mode")
+            n = len(data)
+            chunk = memoryview(data)
+        if not n:
+            return BlobInfo(hasher.hexdigest(), size)
+        hasher.update(chunk)
+        if write is not None:
+            write(chunk)
+        size += n
+
+
+def _corrupted(digest: str, detail: str) -> BlobCorruptedError:
+    return BlobCorruptedError(
+        f"blob {digest} is corrupted: the stored bytes do not match their digest ({detail}). "
+        "Store the original file again after deleting the corrupted blob, or restore it from a remote copy."
+    )
+
+
+def _changed(path: str | None) -> StoreError:
+    return StoreError(f"{path} changed while it was being stored: store it again once it is complete")
+
+
+def _not_found(digest: str) -> BlobNotFoundError:
+    return BlobNotFoundError(f"no blob with digest {digest} in the blob store")
+
+
+class _VerifyingStream(io.RawIOBase):
+    """A raw stream over a blob's stored bytes that hashes them and checks them at the last byte."""
+
+    def __init__(self, raw: Any, digest: str, size: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._digest = digest
+        self._size = size
+        self._count = 0
+        self._hasher = blake3.blake3()
+        self._verified = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
+        # Never read past the size seen at open: the hash covers exactly those bytes.
+        want = min(view.nbytes, self._size - self._count)
+        n = self._raw.readinto(view[:want]) if want else 0
+        if n is None:
+            n = 0
+        if want and not n:
+            raise _corrupted(self._digest, f"it ends after {self._count} of {self._size} bytes")
+        self._hasher.update(view[:n])
+        self._count += n
+        if self._count == self._size and not self._verified:
+            # Checked before the last chunk is handed out, so a reader that stops after exactly
+            # `size` bytes still never gets a complete read of corrupted bytes.
+            actual = self._hasher.hexdigest()
+            if actual != self._digest:
+                raise _corrupted(self._digest, f"their BLAKE3 digest is {actual}")
+            self._verified = True
+        return int(n)
+
+    def readall(self) -> bytes:
+        buffer = bytearray(self._size - self._count)
+        view = memoryview(buffer)
+        done = 0
+        while True:
+            n = self.readinto(view[done:])
+            if not n:
+                return bytes(buffer[:done])
+            done += n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._raw.close()
+            finally:
+                super().close()
+
+
+class BlobReader(io.BufferedReader):
+    """A buffered binary reader over one blob that verifies the blob's digest as it is read.
+
+    Corruption (bytes that hash to another digest, or a size that changed) raises
+    :class:`~modelyard.errors.BlobCorruptedError` no later than the read that would return the
+    blob's last bytes. A consumer that streams a blob elsewhere must therefore read it to the end
+    before trusting what it has written. The reader is not seekable: use
+    :meth:`BlobStore.get_file` for random access.
+
+    Attributes:
+        digest: The blob's digest.
+        size: The blob's size in bytes.
+    """
+
+    def __init__(self, raw: Any, digest: str, size: int) -> None:
+        """Wrap ``raw`` (an open binary file over the stored bytes, of ``size`` bytes)."""
+        super().__init__(_VerifyingStream(raw, digest, size), buffer_size=CHUNK_SIZE)
+        self.digest = digest
+        self.size = size
+
+
+class BlobStore:
+    """Content-addressed storage of blobs under one root, local or remote (see the module docstring).
+
+    A store may be shared by threads; several processes may write the same local or remote store.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        atomic_put: bool | None = None,
+    ) -> None:
+        """Open the blob store at ``url``; nothing is created before the first write.
+
+        Args:
+            url: A local path, ``file://`` URL or fsspec URL (``s3://bucket/prefix``, ``gs://...``,
+                ``memory://...``). Object stores need their extra: ``pip install 'modelyard[s3]'``.
+            storage_options: Options for the fsspec filesystem (endpoint, credentials...).
+            atomic_put: Whether uploads to the remote filesystem appear all at once when complete, so
+                that blobs can be written straight to their final key. By default true for object
+                stores (S3, GCS, Azure) and false elsewhere, where uploads go to a temp key first.
+
+        Raises:
+            InvalidInputError: ``url`` is empty or its scheme is unknown.
+            StoreError: the filesystem for ``url`` needs a package that is not installed.
+        """
+        if not url:
+            raise InvalidInputError("the blob store URL is empty: give a directory or a URL such as s3://bucket/prefix")
+        self._lock = threading.Lock()
+        # Local stores: blobs written with sync=False, by digest, waiting in objects/tmp for sync().
+        self._pending: dict[str, str] = {}
+        self._durable_shards: set[str] = set()
+        self._prepared = False
+        self._fs: Any = None
+        if "://" not in url or url.startswith("file://"):
+            path = url[len("file://") :] if url.startswith("file://") else url
+            self._root = os.path.abspath(os.path.expanduser(path))
+            self._url = self._root
+            self._objects = os.path.join(self._root, "objects")
+            self._tmp = os.path.join(self._objects, "tmp")
+            self._atomic_put = True
+            return
+        self._url = url.rstrip("/")
+        protocol = url.split("://", 1)[0].lower()
+        try:
+            import fsspec  # type: ignore[import-untyped,unused-ignore]
+
+            self._fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        except ImportError as exc:
+            extra = _EXTRAS.get(protocol)
+            hint = f"pip install 'modelyard[{extra}]'" if extra else f"install the fsspec filesystem for {protocol}://"
+            raise StoreError(f"cannot open the blob store at {url}: {exc}. To use it, {hint}.") from exc
+        except ValueError as exc:
+            raise InvalidInputError(f"cannot open the blob store at {url}: {exc}") from exc
+        self._root = str(root).rstrip("/")
+        self._objects = f"{self._root}/objects"
+        self._tmp = f"{self._objects}/tmp"
+        self._atomic_put = protocol in _ATOMIC_PUT_PROTOCOLS if atomic_put is None else atomic_put
+
+    @property
+    def url(self) -> str:
+        """The store's root: an absolute path for a local store, else the URL it was opened with."""
+        return self._url
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the store is a local directory (fsync'd writes, hardlinks possible)."""
+        return self._fs is None
+
+    def __repr__(self) -> str:
+        """Return ``BlobStore('<url>')``."""
+        return f"BlobStore({self._url!r})"
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def put_file(self, path: StrPath, *, sync: bool = True) -> BlobInfo:
+        """Store the file at ``path``, streaming it in chunks (it may be larger than memory).
+
+        Args:
+            path: The file to store.
+            sync: Make the blob durable before returning. With ``False`` the fsync is deferred to
+                :meth:`sync`, which must be called before committing anything that references the blob.
+
+        Returns:
+            The blob's digest and size.
+
+        Raises:
+            InvalidInputError: ``path`` cannot be read.
+            StoreError: the store cannot be written.
+        """
+        try:
+            src = io.FileIO(path, "rb")
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from exc
+        with src:
+            before = os.fstat(src.fileno())
+            if self.is_local:
+                return self._put_local(src, sync, before.st_size)
+            info = _copy(src, None, before.st_size)
+            # An object store writes the final key directly from the file, so a change between hashing
+            # and uploading would store other bytes under this digest: check it did not change.
+            self._put_remote(info, path=os.fspath(path), guard=lambda: _unchanged(before, os.stat(path)))
+            return info
+
+    def put_bytes(self, data: bytes | bytearray | memoryview, *, sync: bool = True) -> BlobInfo:
+        """Store ``data``; see :meth:`put_file` for ``sync``.
+
+        Raises:
+            StoreError: the store cannot be written.
+        """
+        if self.is_local:
+            return self._put_local(io.BytesIO(data), sync, memoryview(data).nbytes)
+        info = hash_bytes(data)
+        self._put_remote(info, data=bytes(data))
+        return info
+
+    def put_stream(self, fileobj: ReadableBinary, *, sync: bool = True) -> BlobInfo:
+        """Store everything left in the binary stream ``fileobj``, read in chunks; see :meth:`put_file`.
+
+        For a remote store the stream is first spooled to a local temp file (hashing it), so that
+        content already stored is never uploaded again.
+
+        Raises:
+            InvalidInputError: ``fileobj`` is a text stream.
+            StoreError: the store cannot be written.
+        """
+        if self.is_local:
+            return self._put_local(fileobj, sync)
+        with tempfile.TemporaryDirectory(prefix="modelyard-blob-") as spool_dir:
+            spool = os.path.join(spool_dir, "blob")
+            with open(spool, "wb") as out:
+                info = _copy(fileobj, out.write)
+            self._put_remote(info, path=spool)
+        return info
+
+    def sync(self) -> None:
+        """Make every blob stored with ``sync=False`` durable and visible to other store objects.
+
+        The pending files are fsynced, renamed into place, and each directory involved is fsynced once.
+        Remote stores have nothing to do: their uploads are complete when ``put_*`` returns.
+
+        Raises:
+            StoreError: the store cannot be written.
+        """
+        if not self.is_local:
+            return
+        with self._lock:
+            if not self._pending:
+                return
+            try:
+                for tmp in self._pending.values():
+                    _fsync_file(tmp)
+                shards: set[str] = set()
+                for digest, tmp in list(self._pending.items()):
+                    final = self._local_path(digest)
+                    shards.add(os.path.dirname(final))
+                    self._install(tmp, final, os.stat(tmp).st_size)
+                    del self._pending[digest]
+                for shard in shards:
+                    _fsync_dir(shard)
+                self._sync_objects_dir(shards)
+            except OSError as exc:
+                raise self._write_error(exc) from exc
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def exists(self, digest: str) -> bool:
+        """Return whether the store holds the blob ``digest``.
+
+        Raises:
+            InvalidInputError: ``digest`` is not a valid digest.
+        """
+        check_digest(digest)
+        if self.is_local:
+            return os.path.exists(self._local_path(digest)) or digest in self._pending
+        return bool(self._fs.exists(self._remote_key(digest)))
+
+    def exists_many(self, digests: Iterable[str]) -> set[str]:
+        """Return the subset of ``digests`` the store holds, listing remote directories when cheaper.
+
+        Raises:
+            InvalidInputError: one of ``digests`` is not a valid digest.
+        """
+        wanted = {check_digest(digest) for digest in digests}
+        if self.is_local:
+            return {d for d in wanted if d in self._pending or os.path.exists(self._local_path(d))}
+        by_shard: dict[str, set[str]] = {}
+        for digest in wanted:
+            by_shard.setdefault(digest[:2], set()).add(digest)
+        present: set[str] = set()
+        for shard, group in by_shard.items():
+            if len(group) <= 4:
+                present.update(d for d in group if self._fs.exists(self._remote_key(d)))
+                continue
+            shard_dir = f"{self._objects}/{shard}"
+            self._fs.invalidate_cache(shard_dir)
+            try:
+                names = {str(p).rsplit("/", 1)[-1] for p in self._fs.ls(shard_dir, detail=False)}
+            except FileNotFoundError:
+                continue
+            present.update(d for d in group if d[2:] in names)
+        return present
+
+    def size(self, digest: str) -> int:
+        """Return the size in bytes of the blob ``digest``.
+
+        Raises:
+            InvalidInputError: ``digest`` is not a valid digest.
+            BlobNotFoundError: the store has no such blob.
+        """
+        check_digest(digest)
+        if self.is_local:
+            with self._open_local(digest) as file:
+                return os.fstat(file.fileno()).st_size
+        try:
+            return int(self._fs.size(self._remote_key(digest)))
+        except FileNotFoundError as exc:
+            raise _not_found(digest) from exc
+
+    def open(self, digest: str) -> BlobReader:
+        """Open the blob ``digest`` for reading, verifying it against its digest as it is read.
+
+        Returns:
+            A binary reader; it raises :class:`~modelyard.errors.BlobCorruptedError` no later than
+            the read that reaches the blob's end if the bytes do not match the digest.
+
+        Raises:
+            InvalidInputError: ``digest`` is not a valid digest.
+            BlobNotFoundError: the store has no such blob.
+        """
+        check_digest(digest)
+        if self.is_local:
+            raw: Any = self._open_local(digest)
+            return BlobReader(raw, digest, os.fstat(raw.fileno()).st_size)
+        key = self._remote_key(digest)
+        try:
+            raw = self._fs.open(key, "rb")
+        except FileNotFoundError as exc:
+            raise _not_found(digest) from exc
+        size = getattr(raw, "size", None)
+        return BlobReader(raw, digest, int(size if size is not None else self._fs.size(key)))
+
+    def read_bytes(self, digest: str) -> bytes:
+        """Return the content of the blob ``digest``, verified against its digest.
+
+        Raises:
+            InvalidInputError: ``digest`` is not a valid digest.
+            BlobNotFoundError: the store has no such blob.
+            BlobCorruptedError: the stored bytes do not match the digest.
+        """
+        with self.open(digest) as reader:
+            return reader.read()
+
+    def verify(self, digest: str) -> None:
+        """Read the blob ``digest`` to its end and check it matches its digest.
+
+        Raises:
+            InvalidInputError: ``digest`` is not a valid digest.
+            BlobNotFoundError: the store has no such blob.
+            BlobCorruptedError: the stored bytes do not match the digest.
+        """
+        with self.open(digest) as reader:
+            while reader.read(CHUNK_SIZE):
+                pass
+
+    def get_file(self, digest: str, dst: StrPath, *, link: bool = False) -> None:
+        """Materialise the blob ``digest`` at ``dst``, verified, atomically replacing any file there.
+
+        The blob is written to a temp file beside ``dst`` and renamed over it, so ``dst`` never holds
+        partial or corrupted bytes. Missing parent directories are created. ``dst`` is not fsynced: it is
+        a copy that can be materialised again.
+
+        Args:
+            digest: The blob to materialise.
+            dst: The file to create or replace.
+            link: For a local store, hardlink ``dst`` to the blob instead of copying it (after verifying
+                the blob), falling back to a copy where a link is impossible (another device). A linked
+                file shares the blob's read-only inode: replace it, never modify it in place. Remote
+                stores always copy.
+
+        Raises:
+            InvalidInputError: ``digest`` is not a valid digest.
+            BlobNotFoundError: the store has no such blob.
+            BlobCorruptedError: the stored bytes do not match the digest; ``dst`` is left untouched.
+        """
+        check_digest(digest)
+        dst_path = os.path.abspath(os.fspath(dst))
+        parent, name = os.path.split(dst_path)
+        os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f".{name}.{secrets.token_hex(8)}.part")
+        try:
+            if not (link and self.is_local and self._link_verified(digest, tmp)):
+                with self.open(digest) as reader, open(tmp, "xb") as out:
+                    _copy(reader, out.write, reader.size)
+            os.replace(tmp, dst_path)
+            # Renaming a hardlink over another link to the same blob does nothing and leaves it behind.
+            _remove_quietly(tmp)
+        except BaseException:
+            _remove_quietly(tmp)
+            raise
+
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        """Yield ``(digest, mtime)`` for every blob in place, mtime in epoch seconds, for garbage collection.
+
+        Writes in flight (including blobs waiting for :meth:`sync`) are temp files and never yielded.
+        Storing content that is already present refreshes the blob's mtime on local stores, so a
+        collector that spares recent blobs does not delete one that a new row is about to reference.
+        """
+        if self.is_local:
+            yield from self._iter_local()
+        else:
+            yield from self._iter_remote()
+
+    def delete(self, digest: str, *, missing_ok: bool = False) -> None:
+        """Delete the blob ``digest`` (a pending one included).
+
+        Raises:
+            InvalidInputError: ``digest`` is not a valid digest.
+            BlobNotFoundError: the store has no such blob and ``missing_ok`` is false.
+            StoreError: the store cannot be written.
+        """
+        check_digest(digest)
+        if self.is_local:
+            with self._lock:
+                paths = [self._local_path(digest)]
+                pending = self._pending.pop(digest, None)
+                if pending is not None:
+                    paths.append(pending)
+                found = False
+                for path in paths:
+                    try:
+                        _remove(path)
+                        found = True
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:
+                        raise self._write_error(exc) from exc
+        else:
+            key = self._remote_key(digest)
+            found = bool(self._fs.exists(key))
+            if found:
+                try:
+                    self._fs.rm_file(key)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise self._write_error(exc) from exc
+        if not found and not missing_ok:
+            raise _not_found(digest)
+
+    # -- local internals -------------------------------------------------------------------------
+
+    def _local_path(self, digest: str) -> str:
+        return os.path.join(self._objects, digest[:2], digest[2:])
+
+    def _write_error(self, exc: OSError) -> StoreError:
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            fix = "Free some space on its disk, or point MODELYARD_HOME to a larger one."
+        elif self.is_local:
+            fix = "Make it writable, or set MODELYARD_HOME to a writable directory."
+        else:
+            fix = "Check the credentials and permissions for this URL."
+        return StoreError(f"cannot write to the blob store at {self._url}: {reason}{where}. {fix}")
+
+    def _prepare_local(self) -> None:
+        """Create the root, objects/ and objects/tmp/ once, durably."""
+        if self._prepared:
+            return
+        created: list[str] = []
+        probe = self._tmp
+        while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+            created.append(probe)
+            probe = os.path.dirname(probe)
+        try:
+            os.makedirs(self._tmp, exist_ok=True)
+            for directory in {os.path.dirname(path) for path in created} | {self._root, self._objects}:
+                _fsync_dir(directory)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        self._prepared = True
+
+    def _put_local(self, src: ReadableBinary, sync: bool, size_hint: int | None = None) -> BlobInfo:
+        self._prepare_local()
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="put-", suffix=".tmp")
+        except FileNotFoundError:
+            self._prepared = False  # the store was removed under us: create it again
+            self._prepare_local()
+            fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="put-", suffix=".tmp")
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        try:
+            with open(fd, "wb", buffering=0) as out:
+
+                def write(chunk: memoryview) -> None:
+                    try:
+                        while chunk:  # an unbuffered write may be short
+                            chunk = chunk[out.write(chunk) :]
+                    except OSError as exc:
+                        raise self._write_error(exc) from exc
+
+                info = _copy(src, write, size_hint)
+                try:
+                    # Blobs are immutable: read-only also protects files hardlinked to them from edits.
+                    if hasattr(os, "fchmod"):
+                        os.fchmod(out.fileno(), 0o444)
+                    if sync:
+                        os.fsync(out.fileno())
+                except OSError as exc:
+                    raise self._write_error(exc) from exc
+            self._commit_local(tmp, info, sync)
+        except BaseException:
+            _remove_quietly(tmp)
+            raise
+        return info
+
+    def _commit_local(self, tmp: str, info: BlobInfo, sync: bool) -> None:
+        """Move the written temp file ``tmp`` into place, or into the pending set, unless already stored."""
+        digest = info.digest
+        final = self._local_path(digest)
+        with self._lock:
+            if not sync:
+                if digest in self._pending:
+                    _remove_quietly(tmp)
+                elif _has_size(final, info.size):
+                    _touch(final)  # already stored: see _install
+                    _remove_quietly(tmp)
+                else:
+                    self._pending[digest] = tmp
+                return
+            stale = self._pending.pop(digest, None)
+            try:
+                self._install(tmp, final, info.size)
+                # Also when the blob was already there: another process may not have fsynced it yet.
+                _fsync_dir(os.path.dirname(final))
+                self._sync_objects_dir({os.path.dirname(final)})
+            except OSError as exc:
+                raise self._write_error(exc) from exc
+            finally:
+                if stale is not None:
+                    _remove_quietly(stale)
+
+    def _install(self, tmp: str, final: str, size: int) -> None:
+        """Rename the fsynced ``tmp`` to ``final``, or drop it if ``final`` already holds the blob."""
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(os.path.dirname(final))
+        if _has_size(final, size):
+            # A name in objects/ only ever holds complete, durable bytes: keep it (dedup), and refresh
+            # its mtime so that a concurrent garbage collection, which spares recent blobs, spares it.
+            # A different size means it was truncated behind our back: replacing it repairs it.
+            _touch(final)
+            os.remove(tmp)
+        else:
+            os.replace(tmp, final)
+
+    def _link_verified(self, digest: str, tmp: str) -> bool:
+        """Hardlink the blob to ``tmp`` and verify the linked file; false where a link is impossible."""
+        with self._lock:  # sync() may be renaming a pending blob into place
+            final = self._local_path(digest)
+            source = self._pending[digest] if digest in self._pending and not os.path.exists(final) else final
+            try:
+                os.link(source, tmp)
+            except FileNotFoundError as exc:
+                raise _not_found(digest) from exc
+            except OSError:
+                return False  # another device, or a filesystem without hardlinks: copy instead
+        actual = hash_file(tmp)
+        if actual.digest != digest:
+            raise _corrupted(digest, f"their BLAKE3 digest is {actual.digest}")
+        return True
+
+    def _sync_objects_dir(self, shards: set[str]) -> None:
+        """Fsync objects/ unless every shard directory in ``shards`` is already known to be durable."""
+        new = shards - self._durable_shards
+        if new:
+            _fsync_dir(self._objects)
+            self._durable_shards |= new
+
+    def _open_local(self, digest: str) -> io.FileIO:
+        final = self._local_path(digest)
+        try:
+            return io.FileIO(final, "rb")
+        except FileNotFoundError:
+            pass
+        with self._lock:
+            tmp = self._pending.get(digest)
+            try:
+                # sync() may have renamed it into place meanwhile.
+                return io.FileIO(final if tmp is None else tmp, "rb")
+            except FileNotFoundError as exc:
+                raise _not_found(digest) from exc
+
+    def _iter_local(self) -> Iterator[tuple[str, float]]:
+        try:
+            shards = os.scandir(self._objects)
+        except FileNotFoundError:
+            return
+        with shards:
+            for shard in shards:
+                if not _SHARD_RE.fullmatch(shard.name) or not shard.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(shard.path) as entries:
+                    for entry in entries:
+                        if not _REST_RE.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+                            continue
+                        try:
+                            mtime = entry.stat(follow_symlinks=False).st_mtime
+                        except FileNotFoundError:
+                            continue  # deleted meanwhile
+                        yield shard.name + entry.name, mtime
+
+    # -- remote internals ------------------------------------------------------------------------
+
+    def _remote_key(self, digest: str) -> str:
+        return f"{self._objects}/{digest[:2]}/{digest[2:]}"
+
+    def _put_remote(
+        self,
+        info: BlobInfo,
+        *,
+        path: str | None = None,
+        data: bytes | None = None,
+        guard: Callable[[], bool] | None = None,
+    ) -> None:
+        """Upload a blob whose digest is known from the local file ``path`` or from ``data``.
+
+        ``guard``, if given, returns whether the source is still the one that was hashed.
+        """
+        fs = self._fs
+        final = self._remote_key(info.digest)
+        try:
+            if fs.exists(final):
+                return
+            if self._atomic_put:
+                if path is not None:
+                    fs.put_file(path, final)
+                else:
+                    fs.pipe_file(final, data)
+                if guard is not None and not guard():
+                    fs.rm_file(final)
+                    raise _changed(path)
+                return
+            tmp = f"{self._tmp}/{secrets.token_hex(16)}.tmp"
+            try:
+                with (
+                    open(path, "rb") if path is not None else io.BytesIO(data or b"") as src,
+                    fs.open(tmp, "wb") as out,
+                ):
+                    written = _copy(src, out.write, info.size)
+                if written != info:
+                    raise _changed(path)
+                fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+                fs.mv(tmp, final)
+            except BaseException:
+                with contextlib.suppress(Exception):  # best effort: the original error matters
+                    fs.rm_file(tmp)
+                raise
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+
+    def _iter_remote(self) -> Iterator[tuple[str, float]]:
+        fs = self._fs
+        prefix = self._objects + "/"
+        try:
+            found = fs.find(self._objects, detail=True)
+        except FileNotFoundError:
+            return
+        for path, info in found.items():
+            relative = str(path)[len(prefix) :] if str(path).startswith(prefix) else ""
+            shard, _, rest = relative.partition("/")
+            if not (_SHARD_RE.fullmatch(shard) and _REST_RE.fullmatch(rest)):
+                continue
+            yield shard + rest, _remote_mtime(fs, str(path), info)
+
+
+def _remote_mtime(fs: Any, path: str, info: Mapping[str, Any]) -> float:
+    """Return a remote file's modification time, or now where the filesystem cannot tell."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "modified", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    try:
+        return float(fs.modified(path).timestamp())
+    except (NotImplementedError, FileNotFoundError, AttributeError):
+        # Unknown age: report it as new, so a garbage collection sparing recent blobs keeps it.
+        return time.time()
+
+
+def _unchanged(before: os.stat_result, after: os.stat_result) -> bool:
+    return (before.st_size, before.st_mtime_ns, before.st_ino) == (after.st_size, after.st_mtime_ns, after.st_ino)
+
+
+def _has_size(path: str, size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size
+    except FileNotFoundError:
+        return False
+
+
+def _touch(path: str) -> None:
+    with contextlib.suppress(OSError):  # another user's blob: its mtime only matters to garbage collection
+        os.utime(path)
+
+
+def _remove(path: str) -> None:
+    if os.name == "nt":
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o644)  # Windows refuses to delete read-only files
+    os.remove(path)
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        _remove(path)
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    """Make the entries of directory ``path`` durable (POSIX; Windows cannot open directories)."""
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # filesystems that cannot sync directories
+            raise
+    finally:
+        os.close(fd)

@@ -1,0 +1,173 @@
+"""Domain objects returned to users and shared by services, REST schemas and the client.
+
+These pydantic models are the only representation of an entity outside ``store/sql`` (where the
+rows live). Importing this module imports pydantic, so :mod:`modelyard` imports it lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+__all__ = [
+    "ArtifactInfo",
+    "AuditEvent",
+    "GcReport",
+    "Metric",
+    "MetricBucket",
+    "Page",
+    "Project",
+    "Run",
+    "RunPage",
+    "RunStatus",
+    "ms_to_datetime",
+]
+
+
+def ms_to_datetime(ms: int | None) -> datetime | None:
+    """Convert epoch milliseconds to an aware UTC datetime (``None`` stays ``None``)."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class RunStatus(StrEnum):
+    """Status of a run; a ``StrEnum``, so ``run.status == "FINISHED"`` holds."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    PENDING = "PENDING"
+    CACHED = "CACHED"
+    SKIPPED = "SKIPPED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run has ended."""
+        return self not in (RunStatus.RUNNING, RunStatus.PENDING)
+
+
+class _Entity(BaseModel):
+    model_config = ConfigDict(frozen=False, extra="forbid")
+
+
+class Project(_Entity):
+    """A project: the unit that owns runs, datasets, models and pipelines, and of access."""
+
+    name: str
+    description: str = ""
+    created_at: datetime
+    run_count: int = 0
+    last_activity: datetime | None = None
+    """Start time of the project's newest run."""
+
+
+class Run(_Entity):
+    """A tracked run with its params, latest metric values and tags."""
+
+    id: str
+    name: str
+    project: str
+    status: RunStatus
+    parent_id: str | None = None
+    start_time: datetime
+    end_time: datetime | None = None
+    user: str
+    source: str | None = None
+    """Entry point that started the run (script path or module)."""
+    git_commit: str | None = None
+    error: str | None = None
+    """The error that failed the run, when it failed."""
+    deleted: bool = False
+    params: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Latest value per key (highest step, then newest timestamp)."""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_serializer("metrics")
+    def _metrics_json(self, metrics: dict[str, float]) -> dict[str, float | str]:
+        return {k: _float_json(v) for k, v in metrics.items()}
+
+
+def _float_json(value: float) -> float | str:
+    # JSON has no NaN/Infinity: serialise them as strings so they survive a round trip.
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+class Metric(_Entity):
+    """One point of a metric series."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+    """Epoch milliseconds."""
+
+    @field_serializer("value")
+    def _value_json(self, value: float) -> float | str:
+        return _float_json(value)
+
+
+class MetricBucket(_Entity):
+    """A downsampled stretch of a metric series: min and max survive, so spikes stay visible."""
+
+    step_min: int
+    step_max: int
+    value_min: float | None
+    value_max: float | None
+    value_avg: float | None
+    count: int
+
+
+class ArtifactInfo(_Entity):
+    """A file logged to a run."""
+
+    path: str
+    size: int
+    digest: str
+
+
+class AuditEvent(_Entity):
+    """One append-only audit log entry: who did what to which object, when."""
+
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    project: str | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+    request_id: str | None = None
+    client_addr: str | None = None
+
+
+class GcReport(_Entity):
+    """What a garbage collection removed, or would remove in a dry run."""
+
+    dry_run: bool
+    blobs_removed: int
+    bytes_removed: int
+    blobs_kept_recent: int
+    """Unreferenced blobs younger than the grace period, left for uploads in flight."""
+
+
+T = TypeVar("T")
+
+
+class Page(list[T], Generic[T]):
+    """A page of results: a list that also carries ``next_page_token`` (``None`` on the last page)."""
+
+    def __init__(self, items: list[T] | None = None, next_page_token: str | None = None) -> None:
+        """Create a page from its items and the token of the next page."""
+        super().__init__(items or [])
+        self.next_page_token = next_page_token
+
+
+class RunPage(Page[Run]):
+    """A page of runs returned by ``search_runs``."""

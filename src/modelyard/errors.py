@@ -1,0 +1,149 @@
+"""The modelyard exception tree.
+
+Every error raised on purpose by modelyard is a :class:`ModelyardError`. Each class carries a
+stable snake_case ``code`` that front doors use (the server maps classes to HTTP statuses in one
+place, the CLI prints the message and exits 2), so the core never knows about HTTP::
+
+    ModelyardError                      code "error"
+    ├── InvalidInputError               "invalid_input"       bad name, value, path or argument
+    │   ├── InvalidFilterError          "invalid_filter"      search language syntax error
+    │   └── ParamConflictError          "param_conflict"      a param re-logged with another value
+    ├── NotFoundError                   "not_found"
+    │   ├── ProjectNotFoundError        "project_not_found"
+    │   ├── RunNotFoundError            "run_not_found"
+    │   ├── ArtifactNotFoundError       "artifact_not_found"
+    │   └── BlobNotFoundError           "blob_not_found"
+    ├── ConflictError                   "conflict"            the object exists / is in the wrong state
+    ├── PermissionDeniedError           "permission_denied"
+    ├── IntegrityError                  "integrity_error"
+    │   └── BlobCorruptedError          "blob_corrupted"      stored bytes do not match their digest
+    ├── StoreError                      "store_error"         the store cannot be opened or written
+    │   └── SchemaOutdatedError         "schema_outdated"     run `modelyard db upgrade`
+    └── IncompatibleVersionError        "incompatible_version"
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactNotFoundError",
+    "BlobCorruptedError",
+    "BlobNotFoundError",
+    "ConflictError",
+    "IncompatibleVersionError",
+    "IntegrityError",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "ModelyardError",
+    "NotFoundError",
+    "ParamConflictError",
+    "PermissionDeniedError",
+    "ProjectNotFoundError",
+    "RunNotFoundError",
+    "SchemaOutdatedError",
+    "StoreError",
+]
+
+
+class ModelyardError(Exception):
+    """Base of every error modelyard raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        """Create the error with a message that says what is wrong and how to fix it."""
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        """Return the message alone."""
+        return self.message
+
+
+class InvalidInputError(ModelyardError):
+    """An argument, name, value or path is invalid."""
+
+    code = "invalid_input"
+
+
+class InvalidFilterError(InvalidInputError):
+    """A search filter or order-by clause does not parse."""
+
+    code = "invalid_filter"
+
+
+class ParamConflictError(InvalidInputError):
+    """A param was logged again with a different value (params are immutable)."""
+
+    code = "param_conflict"
+
+
+class NotFoundError(ModelyardError):
+    """The object asked for does not exist."""
+
+    code = "not_found"
+
+
+class ProjectNotFoundError(NotFoundError):
+    """No project has this name."""
+
+    code = "project_not_found"
+
+
+class RunNotFoundError(NotFoundError):
+    """No run has this id."""
+
+    code = "run_not_found"
+
+
+class ArtifactNotFoundError(NotFoundError):
+    """The run has no artifact at this path."""
+
+    code = "artifact_not_found"
+
+
+class BlobNotFoundError(NotFoundError):
+    """The blob store has no blob with this digest."""
+
+    code = "blob_not_found"
+
+
+class ConflictError(ModelyardError):
+    """The object already exists or is in a state that forbids the change."""
+
+    code = "conflict"
+
+
+class PermissionDeniedError(ModelyardError):
+    """The caller may not do this."""
+
+    code = "permission_denied"
+
+
+class IntegrityError(ModelyardError):
+    """Stored data failed an integrity check."""
+
+    code = "integrity_error"
+
+
+class BlobCorruptedError(IntegrityError):
+    """A blob's bytes do not match its digest; the corrupted bytes are never returned."""
+
+    code = "blob_corrupted"
+
+
+class StoreError(ModelyardError):
+    """The metadata or blob store cannot be opened, read or written."""
+
+    code = "store_error"
+
+
+class SchemaOutdatedError(StoreError):
+    """The database schema is older than this version of modelyard expects."""
+
+    code = "schema_outdated"
+
+
+class IncompatibleVersionError(ModelyardError):
+    """Client and server versions cannot work together."""
+
+    code = "incompatible_version"

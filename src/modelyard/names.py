@@ -1,0 +1,122 @@
+"""Validation of user-chosen names: projects, runs, metric/param/tag keys and artifact paths.
+
+Every check raises :class:`~modelyard.errors.InvalidInputError` with a message that names the
+field, says what is wrong and how to fix it. Nothing is written before these checks pass.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import unquote
+
+from modelyard.errors import InvalidInputError, RunNotFoundError
+from modelyard.ids import is_run_id
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_NAME_LENGTH",
+    "MAX_PARAM_VALUE_LENGTH",
+    "MAX_TAG_VALUE_LENGTH",
+    "validate_artifact_path",
+    "validate_key",
+    "validate_name",
+    "validate_run_id",
+    "validate_run_name",
+]
+
+MAX_NAME_LENGTH = 128
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# Keys may be namespaced with "/" (``system/cpu_percent``) and contain spaces, as in MLflow.
+_KEY = re.compile(r"^[A-Za-z0-9_\-. /:]+$")
+
+
+def validate_name(value: object, field: str = "name") -> str:
+    """Check an object name (project, dataset, model): letters, digits, ``_ . -``.
+
+    Raises:
+        InvalidInputError: naming ``field`` and the rule.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{field} must be a non-empty string, got {value!r}.")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidInputError(f"{field} {value[:40]!r}... is longer than {MAX_NAME_LENGTH} characters; use a shorter name.")
+    if not _NAME.match(value):
+        raise InvalidInputError(
+            f"{field} {value!r} is invalid: use letters, digits, '_', '.' and '-', starting with a letter or digit."
+        )
+    return value
+
+
+def validate_run_name(value: object) -> str:
+    """Check a run name: any printable text up to 250 characters (names need not be unique)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"run name must be a non-empty string, got {value!r}.")
+    if len(value) > MAX_KEY_LENGTH:
+        raise InvalidInputError(f"run name is longer than {MAX_KEY_LENGTH} characters; use a shorter name.")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise InvalidInputError(f"run name {value!r} contains control characters; remove them.")
+    return value
+
+
+def validate_key(value: object, kind: str = "metric") -> str:
+    """Check a metric, param or tag key.
+
+    Keys use letters, digits, ``_ - . / :`` and spaces, at most 250 characters, and may not
+    contain ``..`` path segments or start with ``/``.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{kind} key must be a non-empty string, got {value!r}.")
+    if len(value) > MAX_KEY_LENGTH:
+        raise InvalidInputError(f"{kind} key {value[:40]!r}... is longer than {MAX_KEY_LENGTH} characters.")
+    if not _KEY.match(value) or value.startswith("/") or ".." in value.split("/"):
+        raise InvalidInputError(
+            f"{kind} key {value!r} is invalid: use letters, digits, spaces and '_ - . / :' "
+            "(no leading '/', no '..' segment)."
+        )
+    return value
+
+
+def validate_run_id(value: object) -> str:
+    """Check a run id (32 lowercase hex characters).
+
+    Raises:
+        RunNotFoundError: a malformed id can name no run.
+    """
+    if not is_run_id(value):
+        raise RunNotFoundError(f"No run with id {value!r}: run ids are 32 lowercase hex characters.")
+    assert isinstance(value, str)
+    return value
+
+
+def validate_artifact_path(value: object, field: str = "artifact path") -> str:
+    """Check and normalise a relative artifact path.
+
+    Rejects absolute paths, drive letters, backslashes, ``..`` segments in any encoding
+    (percent-encoded or double-encoded), NUL and control characters. Returns the path with
+    redundant ``./`` segments and slashes removed.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{field} must be a non-empty string, got {value!r}.")
+    decoded = value
+    for _ in range(3):  # catch double and triple percent-encoding
+        decoded = unquote(decoded)
+    problem = None
+    if any(unicodedata.category(ch) == "Cc" for ch in decoded):
+        problem = "contains NUL or control characters"
+    elif "\\" in decoded:
+        problem = "contains a backslash; use '/'"
+    elif decoded.startswith("/") or re.match(r"^[A-Za-z]:", decoded):
+        problem = "is absolute; use a path relative to the run's artifact root"
+    elif ".." in decoded.split("/"):
+        problem = "contains a '..' segment"
+    if problem:
+        raise InvalidInputError(f"{field} {value!r} {problem}.")
+    parts = [p for p in value.split("/") if p not in ("", ".")]
+    if not parts:
+        raise InvalidInputError(f"{field} {value!r} names no file.")
+    return "/".join(parts)

@@ -1,0 +1,92 @@
+"""One typed settings object, read once at the edge (from ``MODELYARD_*`` variables) and passed down.
+
+Core code never reads ``os.environ``: it receives a :class:`Settings`. Every field is documented
+in the README's configuration table (a test checks it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "StoreLocation"]
+
+
+class Settings(BaseSettings):
+    """modelyard configuration; each field is read from ``MODELYARD_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")
+
+    uri: str | None = Field(
+        default=None,
+        description="Where metadata lives: a directory, sqlite:///file.db or postgresql://... "
+        "(default: MODELYARD_HOME).",
+    )
+    home: Path = Field(
+        default=Path(".modelyard"),
+        description="Directory of the embedded store: modelyard.db (SQLite) and blobs/.",
+    )
+    blobs: str | None = Field(
+        default=None,
+        description="Blob store URL: a directory, file://, s3://, gs:// or memory:// (default: <home>/blobs, "
+        "or blobs/ beside a sqlite:/// database).",
+    )
+    project: str = Field(default="default", description="The current project.")
+    user: str | None = Field(
+        default=None, description="User name recorded on runs and audit events in embedded mode (default: OS user)."
+    )
+    sync_logging: bool = Field(
+        default=False, description="Make every log_metric call durable before it returns (no buffering)."
+    )
+    flush_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between background flushes of buffered metrics."
+    )
+    system_metrics_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between system metric samples when log_system_metrics=True."
+    )
+    sqlite_busy_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds a SQLite writer waits for the database lock before failing."
+    )
+    gc_grace_seconds: int = Field(
+        default=3600, ge=0, description="modelyard gc never removes blobs younger than this (uploads in flight)."
+    )
+
+    def location(self, uri: str | None = None) -> StoreLocation:
+        """Resolve where metadata and blobs live for ``uri`` (default: :attr:`uri`, then :attr:`home`)."""
+        return StoreLocation.resolve(uri or self.uri, self.home, self.blobs)
+
+
+class StoreLocation:
+    """Resolved locations of the metadata database and the blob store."""
+
+    def __init__(self, db_url: str, blobs_url: str, home: Path | None) -> None:
+        """Hold the SQLAlchemy URL, the blob store URL and the embedded home directory, if any."""
+        self.db_url = db_url
+        self.blobs_url = blobs_url
+        self.home = home
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether metadata is in an embedded SQLite file."""
+        return self.db_url.startswith("sqlite")
+
+    @classmethod
+    def resolve(cls, uri: str | None, home: Path, blobs: str | None) -> StoreLocation:
+        """Resolve a store URI (a directory, ``sqlite:///...``, ``postgresql://...``)."""
+        if uri and uri.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            db_url = "postgresql+psycopg://" + uri.split("://", 1)[1]
+            return cls(db_url, blobs or str(home.expanduser().absolute() / "blobs"), None)
+        if uri and uri.startswith("sqlite:///"):
+            db_path = Path(uri.removeprefix("sqlite:///")).expanduser().absolute()
+            return cls(f"sqlite:///{db_path}", blobs or str(db_path.parent / "blobs"), db_path.parent)
+        if uri and "://" in uri and not uri.startswith("file://"):
+            from modelyard.errors import InvalidInputError
+
+            raise InvalidInputError(
+                f"Store URI {uri!r} is not supported here: use a directory, sqlite:///path.db or "
+                "postgresql://user@host/db (http(s):// servers arrive with the server)."
+            )
+        root = Path(uri.removeprefix("file://") if uri else home).expanduser().absolute()
+        return cls(f"sqlite:///{root / 'modelyard.db'}", blobs or str(root / "blobs"), root)

@@ -1,0 +1,1 @@
+"""Metadata persistence, used only by the services. See :mod:`modelyard.store.sql`."""

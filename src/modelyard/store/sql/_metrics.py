@@ -1,0 +1,241 @@
+"""Metric points, latest values and write-time rollups in SQL.
+
+A batch of points for one (run, key) series is written as: one upsert of ``metric_series`` that
+reserves a range of ``seq`` numbers (the row lock serialises concurrent writers of one series),
+one bulk insert of the points, and one bulk upsert of the rollup buckets they touch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from itertools import repeat
+from operator import itemgetter
+
+import numpy as np
+import sqlalchemy as sa
+
+from modelyard.entities import Metric, MetricBucket
+from modelyard.store.sql import schema as t
+from modelyard.store.sql._rows import db_float, now_ms, py_float, upsert
+from modelyard.types import MetricPoint
+
+__all__ = ["MetricRows"]
+
+RAW_LIMIT = 50_000
+"""Series up to this length are downsampled from their raw points when rollups are too coarse."""
+
+
+class MetricRows:
+    """Operations on metric series within one transaction."""
+
+    conn: sa.Connection
+
+    def claim_batch(self, run_id: str, batch_id: str) -> bool:
+        """Record a batch id; return False when it was already applied (a retried batch)."""
+        stmt = (
+            upsert(self.conn, t.metric_batches)
+            .values(batch_id=batch_id, run_id=run_id, created_at=now_ms())
+            .on_conflict_do_nothing(index_elements=["batch_id"])
+        )
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def insert_points(self, run_id: str, points: Sequence[MetricPoint]) -> None:
+        """Append points ``(key, value, timestamp_ms, step)`` to their series."""
+        keys = set(map(itemgetter(0), points))
+        if len(keys) == 1:
+            groups: dict[str, Sequence[MetricPoint]] = {next(iter(keys)): points}
+        else:
+            grouped: dict[str, list[MetricPoint]] = defaultdict(list)
+            for point in points:
+                grouped[point[0]].append(point)
+            groups = dict(grouped)
+        p = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO metrics (series_id, seq, step, timestamp, value) VALUES ({p}, {p}, {p}, {p}, {p})"
+        rollups: list[dict[str, object]] = []
+        for key, series in groups.items():
+            values = list(map(itemgetter(1), series))
+            stamps = list(map(itemgetter(2), series))
+            steps = list(map(itemgetter(3), series))
+            values_np = np.fromiter(values, dtype=np.float64, count=len(values))
+            steps_np = np.fromiter(steps, dtype=np.int64, count=len(steps))
+            latest = _latest_index(steps_np, np.fromiter(stamps, dtype=np.int64, count=len(stamps)))
+            series_id, start = self._reserve(run_id, key, series[latest], len(series))
+            stored = [v if v == v else None for v in values]  # NaN -> NULL
+            rows = zip(repeat(series_id), range(start, start + len(series)), steps, stamps, stored)
+            self.conn.exec_driver_sql(sql, list(rows))  # type: ignore[arg-type]
+            rollups.extend(_rollup_rows(series_id, start, values_np, steps_np))
+        self._upsert_rollups(rollups)
+
+    def _reserve(self, run_id: str, key: str, latest: MetricPoint, n: int) -> tuple[int, int]:
+        """Create or update the series row; return its id and the first ``seq`` reserved for ``n`` points."""
+        _, value, ts, step = latest
+        ms = t.metric_series
+        stmt = upsert(self.conn, ms).values(
+            run_id=run_id, key=key, value=db_float(value), step=step, timestamp=ts, count=n
+        )
+        newer = sa.or_(
+            stmt.excluded.step > ms.c.step,
+            sa.and_(stmt.excluded.step == ms.c.step, stmt.excluded.timestamp >= ms.c.timestamp),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "value": sa.case((newer, stmt.excluded.value), else_=ms.c.value),
+                "step": sa.case((newer, stmt.excluded.step), else_=ms.c.step),
+                "timestamp": sa.case((newer, stmt.excluded.timestamp), else_=ms.c.timestamp),
+                "count": ms.c.count + stmt.excluded.count,
+            },
+        ).returning(ms.c.id, ms.c.count)
+        series_id, total = self.conn.execute(stmt).one()
+        return int(series_id), int(total) - n
+
+    def _upsert_rollups(self, rows: list[dict[str, object]]) -> None:
+        if not rows:
+            return
+        r = t.metric_rollups
+        stmt = upsert(self.conn, r)
+        ex = stmt.excluded
+
+        def extreme(new: sa.ColumnElement[float], old: sa.ColumnElement[float], less: bool) -> sa.Case[float]:
+            better = new < old if less else new > old
+            return sa.case((new.is_(None), old), (old.is_(None), new), (better, new), else_=old)
+
+        def add_nullable(new: sa.ColumnElement[float], old: sa.ColumnElement[float]) -> sa.Case[float]:
+            return sa.case((new.is_(None), old), (old.is_(None), new), else_=old + new)
+
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["series_id", "level", "bucket"],
+            set_={
+                "step_min": sa.case((ex.step_min < r.c.step_min, ex.step_min), else_=r.c.step_min),
+                "step_max": sa.case((ex.step_max > r.c.step_max, ex.step_max), else_=r.c.step_max),
+                "value_min": extreme(ex.value_min, r.c.value_min, True),
+                "value_max": extreme(ex.value_max, r.c.value_max, False),
+                "value_sum": add_nullable(ex.value_sum, r.c.value_sum),
+                "value_count": r.c.value_count + ex.value_count,
+                "count": r.c.count + ex.count,
+            },
+        )
+        self.conn.execute(stmt, rows)
+
+    # reading ------------------------------------------------------------------------------
+    def _series(self, run_id: str, key: str) -> tuple[int, int] | None:
+        ms = t.metric_series
+        row = self.conn.execute(sa.select(ms.c.id, ms.c.count).where(ms.c.run_id == run_id, ms.c.key == key)).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of a series, ordered by step (then arrival)."""
+        series = self._series(run_id, key)
+        if series is None:
+            return []
+        m = t.metrics
+        rows = self.conn.execute(
+            sa.select(m.c.step, m.c.timestamp, m.c.value).where(m.c.series_id == series[0]).order_by(m.c.step, m.c.seq)
+        )
+        return [Metric.model_construct(key=key, value=py_float(v), step=s, timestamp=ts) for s, ts, v in rows]
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        """Keys of every metric series of a run."""
+        ms = t.metric_series
+        return list(self.conn.execute(sa.select(ms.c.key).where(ms.c.run_id == run_id).order_by(ms.c.key)).scalars())
+
+    def downsample(self, run_id: str, key: str, max_buckets: int) -> list[MetricBucket]:
+        """At most ``max_buckets`` buckets covering the series in arrival order, each with its min and max.
+
+        Reads the coarsest rollup level that still gives at least half the buckets asked for
+        (about a thousand rows for a million points), or the raw points of a short series.
+        """
+        series = self._series(run_id, key)
+        if series is None:
+            return []
+        series_id, total = series
+        level = next(
+            (lvl for lvl in reversed(range(len(t.ROLLUP_SIZES))) if total / t.ROLLUP_SIZES[lvl] >= max_buckets / 2),
+            None,
+        )
+        if level is None and total <= RAW_LIMIT:
+            m = t.metrics
+            rows = self.conn.execute(
+                sa.select(m.c.step, m.c.value).where(m.c.series_id == series_id).order_by(m.c.seq)
+            )
+            parts = [(s, s, v, v, v, 0 if v is None else 1, 1) for s, v in rows]
+        else:
+            r = t.metric_rollups
+            parts = [
+                tuple(row)
+                for row in self.conn.execute(
+                    sa.select(r.c.step_min, r.c.step_max, r.c.value_min, r.c.value_max, r.c.value_sum,
+                              r.c.value_count, r.c.count)
+                    .where(r.c.series_id == series_id, r.c.level == (level or 0))
+                    .order_by(r.c.bucket)
+                )
+            ]
+        return _merge(parts, max_buckets)  # type: ignore[arg-type]
+
+
+def _merge(parts: list[tuple[int, int, float | None, float | None, float | None, int, int]],
+           max_buckets: int) -> list[MetricBucket]:
+    """Merge consecutive parts into at most ``max_buckets`` buckets."""
+    per = max(1, -(-len(parts) // max_buckets))
+    out: list[MetricBucket] = []
+    for i in range(0, len(parts), per):
+        group = parts[i : i + per]
+        mins = [g[2] for g in group if g[2] is not None]
+        maxs = [g[3] for g in group if g[3] is not None]
+        vsum = sum(g[4] or 0.0 for g in group)
+        vcount = sum(g[5] for g in group)
+        out.append(
+            MetricBucket(
+                step_min=min(g[0] for g in group),
+                step_max=max(g[1] for g in group),
+                value_min=min(mins) if mins else None,
+                value_max=max(maxs) if maxs else None,
+                value_avg=vsum / vcount if vcount else None,
+                count=sum(g[6] for g in group),
+            )
+        )
+    return out
+
+
+def _latest_index(steps: np.ndarray, stamps: np.ndarray) -> int:
+    """Index of the latest point: highest step, then newest timestamp, then last logged."""
+    candidates = np.flatnonzero(steps == steps.max())
+    best = stamps[candidates]
+    return int(candidates[np.flatnonzero(best == best.max())[-1]])
+
+
+def _rollup_rows(series_id: int, start: int, values: np.ndarray, steps: np.ndarray) -> list[dict[str, object]]:
+    """Aggregate a contiguous run of points (seq ``start`` onwards) into rollup buckets per level."""
+    n = len(values)
+    seqs = np.arange(start, start + n, dtype=np.int64)
+    finite = ~np.isnan(values)
+    summable = np.where(finite, values, 0.0)
+    rows: list[dict[str, object]] = []
+    with np.errstate(invalid="ignore"):
+        for level, size in enumerate(t.ROLLUP_SIZES):
+            buckets = seqs // size
+            starts = np.concatenate(([0], np.flatnonzero(np.diff(buckets)) + 1))
+            counts = np.diff(np.concatenate((starts, [n])))
+            vmin = np.fmin.reduceat(values, starts)
+            vmax = np.fmax.reduceat(values, starts)
+            vsum = np.add.reduceat(summable, starts)
+            vcount = np.add.reduceat(finite.astype(np.int64), starts)
+            smin = np.minimum.reduceat(steps, starts)
+            smax = np.maximum.reduceat(steps, starts)
+            for j, s in enumerate(starts.tolist()):
+                rows.append(
+                    {
+                        "series_id": series_id,
+                        "level": level,
+                        "bucket": int(buckets[s]),
+                        "step_min": int(smin[j]),
+                        "step_max": int(smax[j]),
+                        "value_min": db_float(float(vmin[j])),
+                        "value_max": db_float(float(vmax[j])),
+                        "value_sum": db_float(float(vsum[j])) if vcount[j] else None,
+                        "value_count": int(vcount[j]),
+                        "count": int(counts[j]),
+                    }
+                )
+    return rows

@@ -1,0 +1,190 @@
+"""Tables of the metadata store (SQLAlchemy Core). Alembic migrations own the real schema.
+
+Times are epoch milliseconds (BIGINT), identical on SQLite and PostgreSQL. A NaN metric value
+is stored as NULL (SQLite cannot store NaN); every reader turns NULL back into NaN.
+
+Metric layout, planned for long series:
+- ``metric_series`` has one row per (run, key): an integer series id, the latest value (searched
+  and sorted by ``search_runs``) and the series length used to number new points;
+- ``metrics`` holds every point as five numbers keyed by (series id, seq), where ``seq`` is the
+  point's arrival index in its series (a clustered ``WITHOUT ROWID`` table on SQLite);
+- ``metric_rollups`` holds min/max/sum/count per bucket of ``ROLLUP_SIZES[level]`` consecutive
+  points, maintained at write time, so a downsampled view of a million-point series reads about a
+  thousand rows instead of scanning every point.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "ROLLUP_SIZES",
+    "artifacts",
+    "audit_events",
+    "metadata",
+    "metric_batches",
+    "metric_rollups",
+    "metric_series",
+    "metrics",
+    "params",
+    "projects",
+    "runs",
+    "tags",
+]
+
+ROLLUP_SIZES = (32, 1024, 32768)
+"""Points per rollup bucket, by level (0, 1, 2)."""
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+KEY = 250
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(KEY), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("parent_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("user", String(KEY), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("source", Text, nullable=True),
+    Column("git_commit", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("deleted_at", BigInteger, nullable=True),
+    Index(None, "project_id", "start_time"),
+    Index(None, "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("value_num", Float, nullable=True),  # the value as a number, when it is one
+    Index(None, "key", "value"),
+    Index(None, "key", "value_num"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+metric_series = Table(
+    "metric_series",
+    metadata,
+    # One row per (run, key): the series' id, its latest value (searched and sorted by
+    # search_runs) and its length (used to number new points).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("key", String(KEY), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    UniqueConstraint("run_id", "key"),
+    Index(None, "key", "value"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    # Every point, clustered by (series, arrival index). No foreign key: rows are only written
+    # by the store after it created the series row, and checking one per point costs throughput.
+    Column("series_id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+metric_rollups = Table(
+    "metric_rollups",
+    metadata,
+    Column("series_id", Integer, primary_key=True, autoincrement=False),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+    Column("step_min", BigInteger, nullable=False),
+    Column("step_max", BigInteger, nullable=False),
+    Column("value_min", Float, nullable=True),
+    Column("value_max", Float, nullable=True),
+    Column("value_sum", Float, nullable=True),
+    Column("value_count", BigInteger, nullable=False),  # non-NaN points
+    Column("count", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+metric_batches = Table(
+    "metric_batches",
+    metadata,
+    # Ids of applied log_batch calls: a retried batch is recognised and not applied twice.
+    Column("batch_id", String(64), primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "digest"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(KEY), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(KEY), nullable=False),
+    Column("project", String(128), nullable=True),
+    Column("summary", Text, nullable=False, default="{}"),
+    Column("request_id", String(64), nullable=True),
+    Column("client_addr", String(64), nullable=True),
+    Index(None, "time"),
+    Index(None, "object_type", "object_id"),
+    Index(None, "actor"),
+)
