@@ -25,13 +25,13 @@ DIGEST = blake3.blake3(DATA).hexdigest()
 
 @pytest.fixture
 def store(tmp_path: Path) -> BlobStore:
-    """A local store in a fresh directory (created by its first write)."""
+    """Return a local store in a fresh directory (created by its first write)."""
     return BlobStore(str(tmp_path / "store"))
 
 
 @pytest.fixture
 def memory_store() -> BlobStore:
-    """A memory:// store under a unique prefix, so tests never see each other's blobs."""
+    """Return a memory:// store under a unique prefix, so tests never see each other's blobs."""
     return BlobStore(f"memory://modelyard-tests/{uuid.uuid4().hex}")
 
 

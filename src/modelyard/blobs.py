@@ -193,13 +193,27 @@ class _VerifyingStream(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         # Never read past the size seen at open: the hash covers exactly those bytes.
         want = min(view.nbytes, self._size - self._count)
-        n = self._raw.readinto(view[:want]) if want else 0
-        if n is None:
-            n = 0
+        n = (self._raw.readinto(view[:want]) or 0) if want else 0
         if want and not n:
-            raise _corrupted(self._digest, f"it ends after {self._count} of {self._size} bytes")
-        self._hasher.update(view[:n])
-        self._count += n
+            raise self._truncated()
+        self._consume(view[:n])
+        return int(n)
+
+    def readall(self) -> bytes:
+        # Reading the rest in one call avoids a copy through a buffer: one large read, one bytes object.
+        parts = []
+        while self._count < self._size:
+            data = self._raw.read(self._size - self._count)
+            if not data:
+                raise self._truncated()
+            self._consume(memoryview(data))
+            parts.append(data)
+        self._consume(memoryview(b""))  # an empty blob is checked too
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _consume(self, chunk: memoryview) -> None:
+        self._hasher.update(chunk)
+        self._count += chunk.nbytes
         if self._count == self._size and not self._verified:
             # Checked before the last chunk is handed out, so a reader that stops after exactly
             # `size` bytes still never gets a complete read of corrupted bytes.
@@ -207,17 +221,9 @@ class _VerifyingStream(io.RawIOBase):
             if actual != self._digest:
                 raise _corrupted(self._digest, f"their BLAKE3 digest is {actual}")
             self._verified = True
-        return int(n)
 
-    def readall(self) -> bytes:
-        buffer = bytearray(self._size - self._count)
-        view = memoryview(buffer)
-        done = 0
-        while True:
-            n = self.readinto(view[done:])
-            if not n:
-                return bytes(buffer[:done])
-            done += n
+    def _truncated(self) -> BlobCorruptedError:
+        return _corrupted(self._digest, f"it ends after {self._count} of {self._size} bytes")
 
     def close(self) -> None:
         if not self.closed:
@@ -653,21 +659,23 @@ class BlobStore:
                         raise self._write_error(exc) from exc
 
                 info = _copy(src, write, size_hint)
+                # Content already stored needs no fsync: its temp file is about to be dropped.
+                fsynced = sync and not _has_size(self._local_path(info.digest), info.size)
                 try:
                     # Blobs are immutable: read-only also protects files hardlinked to them from edits.
                     if hasattr(os, "fchmod"):
                         os.fchmod(out.fileno(), 0o444)
-                    if sync:
+                    if fsynced:
                         os.fsync(out.fileno())
                 except OSError as exc:
                     raise self._write_error(exc) from exc
-            self._commit_local(tmp, info, sync)
+            self._commit_local(tmp, info, sync, fsynced)
         except BaseException:
             _remove_quietly(tmp)
             raise
         return info
 
-    def _commit_local(self, tmp: str, info: BlobInfo, sync: bool) -> None:
+    def _commit_local(self, tmp: str, info: BlobInfo, sync: bool, fsynced: bool) -> None:
         """Move the written temp file ``tmp`` into place, or into the pending set, unless already stored."""
         digest = info.digest
         final = self._local_path(digest)
@@ -683,6 +691,8 @@ class BlobStore:
                 return
             stale = self._pending.pop(digest, None)
             try:
+                if not fsynced and not _has_size(final, info.size):
+                    _fsync_file(tmp)  # the stored copy went away since it was checked
                 self._install(tmp, final, info.size)
                 # Also when the blob was already there: another process may not have fsynced it yet.
                 _fsync_dir(os.path.dirname(final))

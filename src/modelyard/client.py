@@ -11,10 +11,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.entities import ArtifactInfo, AuditEvent, GcReport, Metric, MetricBucket, Project, Run, RunPage, RunStatus
+from modelyard.entities import (
+    ArtifactInfo,
+    AuditEvent,
+    GcReport,
+    Metric,
+    MetricBucket,
+    Project,
+    Run,
+    RunPage,
+    RunStatus,
+)
 from modelyard.errors import InvalidInputError
 from modelyard.ids import new_run_id
-from modelyard.names import validate_key, validate_name, validate_run_id
+from modelyard.names import validate_artifact_path, validate_key, validate_name, validate_run_id
 from modelyard.settings import Settings
 from modelyard.tracking._buffer import MetricBuffer
 from modelyard.tracking._source import detect_source
@@ -142,9 +152,7 @@ class Client:
         """Remove a tag."""
         self.backend.delete_tag(run_id, key)
 
-    def log_metric(
-        self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None
-    ) -> None:
+    def log_metric(self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
         """Log one metric point (buffered unless the client is synchronous).
 
         NaN and +/-inf are stored and returned faithfully. ``timestamp`` is epoch milliseconds.
@@ -230,12 +238,18 @@ class Client:
         records: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            page = self.search_runs(project, filter, order_by, limit=5000, page_token=token,
-                                    include_deleted=include_deleted)
+            page = self.search_runs(
+                project, filter, order_by, limit=5000, page_token=token, include_deleted=include_deleted
+            )
             for run in page:
                 record: dict[str, Any] = {
-                    "run_id": run.id, "name": run.name, "status": run.status.value, "user": run.user,
-                    "parent_id": run.parent_id, "start_time": run.start_time, "end_time": run.end_time,
+                    "run_id": run.id,
+                    "name": run.name,
+                    "status": run.status.value,
+                    "user": run.user,
+                    "parent_id": run.parent_id,
+                    "start_time": run.start_time,
+                    "end_time": run.end_time,
                 }
                 record.update({f"params.{k}": v for k, v in run.params.items()})
                 record.update({f"metrics.{k}": v for k, v in run.metrics.items()})
@@ -245,13 +259,15 @@ class Client:
             if token is None:
                 break
         columns = ["run_id", "name", "status", "user", "parent_id", "start_time", "end_time"]
-        return pd.DataFrame.from_records(records, columns=columns + sorted({k for r in records for k in r} - set(columns)))
+        return pd.DataFrame.from_records(
+            records, columns=columns + sorted({k for r in records for k in r} - set(columns))
+        )
 
     # artifacts ----------------------------------------------------------------------------
     def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
         """Log a file (stored under its name) or a directory (which keeps its name), under ``artifact_path``."""
         path = Path(local_path)
-        prefix = f"{artifact_path.strip('/')}/" if artifact_path else ""
+        prefix = f"{validate_artifact_path(artifact_path, 'artifact_path')}/" if artifact_path else ""
         if path.is_dir():
             return self.log_artifacts(run_id, path, f"{prefix}{path.resolve().name}")
         if not path.is_file():
@@ -263,7 +279,7 @@ class Client:
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidInputError(f"Cannot log artifacts from {str(root)!r}: not a directory.")
-        prefix = f"{artifact_path.strip('/')}/" if artifact_path else ""
+        prefix = f"{validate_artifact_path(artifact_path, 'artifact_path')}/" if artifact_path else ""
         files = sorted(p for p in root.rglob("*") if p.is_file())
         if not files:
             return []

@@ -44,7 +44,9 @@ def validate_name(value: object, field: str = "name") -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInputError(f"{field} must be a non-empty string, got {value!r}.")
     if len(value) > MAX_NAME_LENGTH:
-        raise InvalidInputError(f"{field} {value[:40]!r}... is longer than {MAX_NAME_LENGTH} characters; use a shorter name.")
+        raise InvalidInputError(
+            f"{field} {value[:40]!r}... is longer than {MAX_NAME_LENGTH} characters; use a shorter name."
+        )
     if not _NAME.match(value):
         raise InvalidInputError(
             f"{field} {value!r} is invalid: use letters, digits, '_', '.' and '-', starting with a letter or digit."

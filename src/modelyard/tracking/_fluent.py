@@ -15,14 +15,16 @@ import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import PrivateAttr
 
-from modelyard.client import Client
 from modelyard.entities import ArtifactInfo, Run, RunStatus
 from modelyard.errors import InvalidInputError
 from modelyard.names import validate_name
+
+if TYPE_CHECKING:
+    from modelyard.client import Client
 
 __all__ = [
     "ActiveRun",
@@ -56,7 +58,7 @@ _ACTIVE: Any = object()
 class ActiveRun(Run):
     """A run started by :func:`start_run`; a context manager that ends the run on exit."""
 
-    _client: Client = PrivateAttr()
+    _client: Any = PrivateAttr()  # the Client that created the run
     _monitor: Any = PrivateAttr(default=None)
     _pid: int = PrivateAttr(default_factory=os.getpid)
 
@@ -104,6 +106,8 @@ def get_client() -> Client:
     if client is None:
         with _lock:
             if _client is None:
+                from modelyard.client import Client  # modelyard.client imports this package
+
                 _client = Client(_uri, project=_project)
             client = _client
     return client
@@ -185,10 +189,14 @@ def _end(run: ActiveRun, status: RunStatus, error: str | None = None) -> None:
     run.end_time = ended.end_time
 
 
+def _no_active_run() -> InvalidInputError:
+    return InvalidInputError("No active run: start one with `with yard.start_run():` first.")
+
+
 def _current() -> ActiveRun:
     run = active_run()
     if run is None:
-        raise InvalidInputError("No active run: start one with `with yard.start_run():` first.")
+        raise _no_active_run()
     return run
 
 
@@ -207,9 +215,9 @@ def log_params(params: Mapping[str, Any]) -> None:
 def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
     """Log a metric point on the active run (buffered; see :func:`flush`)."""
     # A hot path (100,000+ calls per second): read the active client and run id from one tuple.
-    top = getattr(_local, "top", None)
+    top: tuple[Client, str] | None = getattr(_local, "top", None)
     if top is None:
-        _current()  # raises the "no active run" error
+        raise _no_active_run()
     top[0].log_metric(top[1], key, value, step, timestamp)
 
 
@@ -234,13 +242,15 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
     """Log a file (stored under its name) or a directory (keeps its name) on the active run."""
     run = _current()
-    return run._client.log_artifact(run.id, local_path, artifact_path)
+    infos: list[ArtifactInfo] = run._client.log_artifact(run.id, local_path, artifact_path)
+    return infos
 
 
 def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
     """Log a directory's contents on the active run, under ``artifact_path`` when given."""
     run = _current()
-    return run._client.log_artifacts(run.id, local_dir, artifact_path)
+    infos: list[ArtifactInfo] = run._client.log_artifacts(run.id, local_dir, artifact_path)
+    return infos
 
 
 def flush() -> None:

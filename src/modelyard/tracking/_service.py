@@ -7,9 +7,9 @@ no writes to deleted runs). The local backend calls it in-process; the server ca
 from __future__ import annotations
 
 import math
-from operator import itemgetter
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,10 +57,25 @@ class TrackingService:
         self.blobs = blobs
         self.caller = caller
 
-    def _audit(self, tx: StoreTx, action: str, object_type: str, object_id: str, project: str | None,
-               summary: Mapping[str, Any] | None = None) -> None:
-        tx.append_audit(self.caller.user, action, object_type, object_id, project, summary,
-                        self.caller.request_id, self.caller.client_addr)
+    def _audit(
+        self,
+        tx: StoreTx,
+        action: str,
+        object_type: str,
+        object_id: str,
+        project: str | None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> None:
+        tx.append_audit(
+            self.caller.user,
+            action,
+            object_type,
+            object_id,
+            project,
+            summary,
+            self.caller.request_id,
+            self.caller.client_addr,
+        )
 
     # projects -----------------------------------------------------------------------------
     def create_project(self, name: str, description: str = "") -> Project:
@@ -170,8 +185,9 @@ class TrackingService:
             row = self._writable(tx, run_id)
             if values:
                 tx.update_run(run_id, **values)
-                self._audit(tx, "run.update", "run", run_id, row.project,
-                            {k: v for k, v in values.items() if k != "error"})
+                self._audit(
+                    tx, "run.update", "run", run_id, row.project, {k: v for k, v in values.items() if k != "error"}
+                )
             return tx.get_run(run_id)
 
     def _writable(self, tx: StoreTx, run_id: str) -> Any:
@@ -310,9 +326,14 @@ class TrackingService:
         with self.store.write() as tx:
             row = self._writable(tx, run_id)
             tx.put_artifacts(run_id, infos)
-            self._audit(tx, "artifact.log", "run", run_id, row.project,
-                        {"paths": [i.path for i in infos[:50]], "files": len(infos),
-                         "bytes": sum(i.size for i in infos)})
+            self._audit(
+                tx,
+                "artifact.log",
+                "run",
+                run_id,
+                row.project,
+                {"paths": [i.path for i in infos[:50]], "files": len(infos), "bytes": sum(i.size for i in infos)},
+            )
         return infos
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactInfo]:
@@ -431,7 +452,9 @@ def _validate_point(key: str, value: Any, ts: Any, step: Any) -> MetricPoint:
     try:
         value = float(value)  # ints, numpy scalars, Decimal, ...
     except (TypeError, ValueError):
-        raise InvalidInputError(f"metric {key!r} value must be a number, got {type(value).__name__} {value!r}.") from None
+        raise InvalidInputError(
+            f"metric {key!r} value must be a number, got {type(value).__name__} {value!r}."
+        ) from None
     try:
         step, ts = _as_int(step, "step", key), _as_int(ts, "timestamp", key)
     except (TypeError, ValueError, OverflowError):

@@ -28,7 +28,10 @@ class ArtifactRows:
         created = now_ms()
         self.conn.execute(
             stmt,
-            [{"run_id": run_id, "path": f.path, "digest": f.digest, "size": f.size, "created_at": created} for f in files],
+            [
+                {"run_id": run_id, "path": f.path, "digest": f.digest, "size": f.size, "created_at": created}
+                for f in files
+            ],
         )
 
     def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactInfo]:

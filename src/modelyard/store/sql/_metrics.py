@@ -37,8 +37,9 @@ class MetricRows:
             upsert(self.conn, t.metric_batches)
             .values(batch_id=batch_id, run_id=run_id, created_at=now_ms())
             .on_conflict_do_nothing(index_elements=["batch_id"])
+            .returning(t.metric_batches.c.batch_id)
         )
-        return bool(self.conn.execute(stmt).rowcount)
+        return self.conn.execute(stmt).first() is not None
 
     def insert_points(self, run_id: str, points: Sequence[MetricPoint]) -> None:
         """Append points ``(key, value, timestamp_ms, step)`` to their series."""
@@ -63,7 +64,7 @@ class MetricRows:
             series_id, start = self._reserve(run_id, key, series[latest], len(series))
             stored = [v if v == v else None for v in values]  # NaN -> NULL
             rows = zip(repeat(series_id), range(start, start + len(series)), steps, stamps, stored)
-            self.conn.exec_driver_sql(sql, list(rows))  # type: ignore[arg-type]
+            self.conn.exec_driver_sql(sql, list(rows))
             rollups.extend(_rollup_rows(series_id, start, values_np, steps_np))
         self._upsert_rollups(rollups)
 
@@ -156,26 +157,32 @@ class MetricRows:
         )
         if level is None and total <= RAW_LIMIT:
             m = t.metrics
-            rows = self.conn.execute(
-                sa.select(m.c.step, m.c.value).where(m.c.series_id == series_id).order_by(m.c.seq)
-            )
+            rows = self.conn.execute(sa.select(m.c.step, m.c.value).where(m.c.series_id == series_id).order_by(m.c.seq))
             parts = [(s, s, v, v, v, 0 if v is None else 1, 1) for s, v in rows]
         else:
             r = t.metric_rollups
             parts = [
                 tuple(row)
                 for row in self.conn.execute(
-                    sa.select(r.c.step_min, r.c.step_max, r.c.value_min, r.c.value_max, r.c.value_sum,
-                              r.c.value_count, r.c.count)
+                    sa.select(
+                        r.c.step_min,
+                        r.c.step_max,
+                        r.c.value_min,
+                        r.c.value_max,
+                        r.c.value_sum,
+                        r.c.value_count,
+                        r.c.count,
+                    )
                     .where(r.c.series_id == series_id, r.c.level == (level or 0))
                     .order_by(r.c.bucket)
                 )
             ]
-        return _merge(parts, max_buckets)  # type: ignore[arg-type]
+        return _merge(parts, max_buckets)
 
 
-def _merge(parts: list[tuple[int, int, float | None, float | None, float | None, int, int]],
-           max_buckets: int) -> list[MetricBucket]:
+def _merge(
+    parts: list[tuple[int, int, float | None, float | None, float | None, int, int]], max_buckets: int
+) -> list[MetricBucket]:
     """Merge consecutive parts into at most ``max_buckets`` buckets."""
     per = max(1, -(-len(parts) // max_buckets))
     out: list[MetricBucket] = []

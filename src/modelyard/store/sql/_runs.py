@@ -43,8 +43,7 @@ class RunRows:
             return int(pid)
         if not create:
             raise ProjectNotFoundError(
-                f"No project named {name!r}: create it with `modelyard projects create {name}` "
-                "or start a run in it."
+                f"No project named {name!r}: create it with `modelyard projects create {name}` or start a run in it."
             )
         stmt = upsert(self.conn, t.projects).values(name=name, description="", created_at=now_ms())
         self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
@@ -60,7 +59,7 @@ class RunRows:
             raise ConflictError(f"A project named {name!r} already exists; choose another name.")
         created = now_ms()
         self.conn.execute(sa.insert(t.projects).values(name=name, description=description, created_at=created))
-        return Project(name=name, description=description, created_at=ms_to_datetime(created))  # type: ignore[arg-type]
+        return Project(name=name, description=description, created_at=ms_to_datetime(created))
 
     def list_projects(self) -> list[Project]:
         """Return every project with its number of live runs and the time of its last run start."""
@@ -83,7 +82,7 @@ class RunRows:
             Project(
                 name=r.name,
                 description=r.description,
-                created_at=ms_to_datetime(r.created_at),  # type: ignore[arg-type]
+                created_at=ms_to_datetime(r.created_at),
                 run_count=int(r.n or 0),
                 last_activity=ms_to_datetime(r.last),
             )
@@ -152,7 +151,9 @@ class RunRows:
         existing: dict[str, str] = {}
         for chunk in _chunks(list(values), 500):
             rows = self.conn.execute(
-                sa.select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id, t.params.c.key.in_(chunk))
+                sa.select(t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_id == run_id, t.params.c.key.in_(chunk)
+                )
             )
             existing.update((key, value) for key, value in rows)
         for key, old in existing.items():
@@ -243,7 +244,7 @@ class RunRows:
         return [
             AuditEvent(
                 id=r.id,
-                time=ms_to_datetime(r.time),  # type: ignore[arg-type]
+                time=ms_to_datetime(r.time),
                 actor=r.actor,
                 action=r.action,
                 object_type=r.object_type,

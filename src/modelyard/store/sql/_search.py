@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,28 +49,26 @@ def _as_number(value: object) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
+_OPERATORS: dict[str, Any] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "like": lambda c, v: c.like(v),
+    "ilike": lambda c, v: c.ilike(v),
+    "in": lambda c, v: c.in_(list(v)),
+    "not in": lambda c, v: c.not_in(list(v)),
+}
+
+
 def _compare(column: sa.ColumnElement[Any], op: str, value: Any) -> sa.ColumnElement[bool]:
-    if op == "=":
-        return column == value
-    if op == "!=":
-        return column != value
-    if op == "<":
-        return column < value
-    if op == "<=":
-        return column <= value
-    if op == ">":
-        return column > value
-    if op == ">=":
-        return column >= value
-    if op == "like":
-        return column.like(value)
-    if op == "ilike":
-        return column.ilike(value)
-    if op == "in":
-        return column.in_(list(value))
-    if op == "not in":
-        return column.not_in(list(value))
-    raise InvalidInputError(f"Unsupported operator {op!r} in filter.")
+    compare = _OPERATORS.get(op)
+    if compare is None:
+        raise InvalidInputError(f"Unsupported operator {op!r} in filter.")
+    result: sa.ColumnElement[bool] = compare(column, value)
+    return result
 
 
 def _compile(expr: Expr) -> sa.ColumnElement[bool]:
@@ -185,8 +184,9 @@ class SearchRows:
             values = _decode_token(page_token, fingerprint, len(sorts))
             clauses = []
             for i, sort in enumerate(sorts):
-                clauses.append(sa.and_(*(s.equal(v) for s, v in zip(sorts[:i], values, strict=False)),
-                                       sort.after(values[i])))
+                clauses.append(
+                    sa.and_(*(s.equal(v) for s, v in zip(sorts[:i], values, strict=False)), sort.after(values[i]))
+                )
             query = query.where(sa.or_(*clauses))
         labelled = [s.expr.label(f"_sort{i}") for i, s in enumerate(sorts)]
         query = query.add_columns(*labelled).order_by(*(s.order() for s in sorts)).limit(limit + 1)

@@ -1,0 +1,116 @@
+"""Shared fixtures: stores on embedded SQLite and on a real PostgreSQL.
+
+PostgreSQL tests use ``MODELYARD_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``): a fresh database is created for the session
+and dropped at the end. Without a reachable server they are skipped with the reason, unless
+``MODELYARD_TEST_POSTGRES=required`` (as in CI), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import modelyard
+from modelyard.client import Client
+from modelyard.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("MODELYARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_REQUIRED = os.environ.get("MODELYARD_TEST_POSTGRES") == "required"
+
+
+def _pg_admin() -> object | None:
+    try:
+        import psycopg
+
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except Exception as exc:
+        if PG_REQUIRED:
+            raise RuntimeError(f"PostgreSQL required but unreachable at {PG_ADMIN_URL}: {exc}") from exc
+        return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for this test session (skips when unreachable)."""
+    admin = _pg_admin()
+    if admin is None:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}; set MODELYARD_TEST_POSTGRES_URL to run these tests")
+    name = f"modelyard_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        from sqlalchemy import create_engine
+
+        # Close pooled connections of engines the tests opened, then drop the database.
+        admin.execute(  # type: ignore[attr-defined]
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')  # type: ignore[attr-defined]
+        admin.close()  # type: ignore[attr-defined]
+        del create_engine
+
+
+def _truncate_postgres(url: str) -> None:
+    import sqlalchemy as sa
+
+    from modelyard.store.sql.schema import metadata
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            if sa.inspect(conn).has_table("runs"):
+                names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URI: an embedded SQLite directory, or the session's PostgreSQL database (emptied)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store")
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings isolated in ``tmp_path`` (home and blobs), ignoring the caller's environment."""
+    return Settings(home=tmp_path / "home", blobs=str(tmp_path / "blobs"), project="test")
+
+
+@pytest.fixture
+def client(store_uri: str, settings: Settings) -> Iterator[Client]:
+    """A client over each store (the backend contract runs against every one)."""
+    c = Client(store_uri, settings=settings)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def fluent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """The fluent API pointed at a fresh embedded store; yields its client."""
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "fluent-home"))
+    monkeypatch.delenv("MODELYARD_URI", raising=False)
+    monkeypatch.delenv("MODELYARD_PROJECT", raising=False)
+    modelyard.set_uri(str(tmp_path / "fluent"))
+    modelyard.set_project("default")
+    try:
+        yield modelyard.get_client()
+    finally:
+        while modelyard.active_run() is not None:
+            modelyard.end_run()
+        modelyard.get_client().close()
+        modelyard.set_uri(None)
