@@ -106,8 +106,7 @@ def _root(
 ) -> None:
     """modelyard: track, version, gate, deploy and monitor machine-learning models.
 
-    Every command exits 0 on success, 1 when a check it ran failed, and 2 on a usage or input
-    error (printed as one line, without a traceback).
+    Exit status: 0 on success, 1 when a check failed, 2 on a usage or input error (one line, no traceback).
     """
 
 

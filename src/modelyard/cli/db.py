@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from modelyard.cli._options import UriOption, load_settings
 from modelyard.cli._output import console, redact_url
@@ -27,7 +28,7 @@ def _engine(uri: str | None) -> Iterator[tuple[Engine, str]]:
     location = settings.location(uri)
     engine = create_engine(location.db_url, busy_timeout=settings.sqlite_busy_timeout, auto_upgrade=False)
     try:
-        yield engine, redact_url(location.db_url)
+        yield engine, escape(redact_url(location.db_url))  # printed as Rich markup
     finally:
         engine.dispose()
 

@@ -41,7 +41,11 @@ def create_engine(db_url: str, *, busy_timeout: float = 60.0, auto_upgrade: bool
     else:
         engine = _server_engine(db_url)
     if auto_upgrade:
-        _ensure_schema(engine)
+        try:
+            _ensure_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return engine
 
 
