@@ -39,9 +39,7 @@ def _modules_with_all() -> list[str]:
 def test_every_public_name_imports(module_name: str) -> None:
     module = importlib.import_module(module_name)
     exported = getattr(module, "__all__", [])
-    assert list(exported) == sorted(exported, key=lambda n: (n.startswith("__"), n)) or list(exported) == sorted(
-        exported
-    ), f"{module_name}.__all__ is not sorted"
+    assert list(exported) == sorted(exported), f"{module_name}.__all__ is not sorted"
     for name in exported:
         assert getattr(module, name) is not None, f"{module_name}.{name}"
 

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import blake3
 
@@ -56,10 +56,10 @@ if TYPE_CHECKING:
     from _typeshed import StrPath, WriteableBuffer
 
 __all__ = [
-    "CHUNK_SIZE",
     "BlobInfo",
     "BlobReader",
     "BlobStore",
+    "CHUNK_SIZE",
     "ReadableBinary",
     "check_digest",
     "hash_bytes",
@@ -147,7 +147,7 @@ def _copy(src: ReadableBinary, write: Callable[[memoryview], object] | None, siz
             chunk = view[:n]
         else:
             data = src.read(CHUNK_SIZE)
-            if isinstance(data, str):
+            if isinstance(cast(object, data), str):
                 raise InvalidInputError("cannot store a text stream: open the file in binary mode")
             n = len(data)
             chunk = memoryview(data)

@@ -22,9 +22,10 @@ from modelyard.entities import (
     RunPage,
     RunStatus,
 )
-from modelyard.errors import InvalidInputError
+from modelyard.errors import InvalidInputError, ProjectNotFoundError
 from modelyard.ids import new_run_id
 from modelyard.names import validate_artifact_path, validate_key, validate_name, validate_run_id
+from modelyard.search import parse_filter, parse_order_by
 from modelyard.settings import Settings
 from modelyard.tracking._buffer import MetricBuffer
 from modelyard.tracking._source import detect_source
@@ -223,7 +224,17 @@ class Client:
         order_by=["metrics.accuracy desc"])``.
         """
         self._buffer.flush()
-        return self.backend.search_runs(project or self.project, filter, order_by, limit, page_token, include_deleted)
+        try:
+            return self.backend.search_runs(
+                project or self.project, filter, order_by, limit, page_token, include_deleted
+            )
+        except ProjectNotFoundError:
+            if project not in (None, self.project):
+                raise
+            # The current project is created by its first run; until then it simply has none.
+            parse_filter(filter)
+            parse_order_by(order_by)
+            return RunPage([], None)
 
     def search_runs_df(
         self,

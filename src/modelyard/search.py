@@ -47,7 +47,6 @@ from modelyard.errors import InvalidFilterError
 
 __all__ = [
     "ATTRIBUTE_NAMES",
-    "RUN_STATUSES",
     "And",
     "Comparison",
     "Entity",
@@ -55,6 +54,7 @@ __all__ = [
     "Not",
     "Or",
     "OrderKey",
+    "RUN_STATUSES",
     "parse_filter",
     "parse_order_by",
 ]

@@ -257,7 +257,7 @@ def test_disable_restores_the_original_methods(fluent: Client, iris: tuple[Any, 
     yard.autolog()
     yard.autolog()  # enabling twice patches once
     assert LogisticRegression.fit is not ORIGINAL_LR_FIT
-    assert LogisticRegression.fit.__wrapped__ is ORIGINAL_LR_FIT  # type: ignore[attr-defined]
+    assert LogisticRegression.fit.__wrapped__ is ORIGINAL_LR_FIT
     assert "fit" in ExtraTreesClassifier.__dict__  # an inherited fit is patched on the class
     yard.autolog(disable=True)
 

@@ -117,7 +117,14 @@ def _fake_nvml(*, broken: bool = False, fail_init: bool = False) -> types.Module
     nvml.nvmlDeviceGetCount = lambda: 2
     nvml.nvmlDeviceGetHandleByIndex = lambda i: i
     nvml.nvmlDeviceGetUtilizationRates = utilization
-    nvml.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=2_000_000_000, total=8_000_000_000)
+    nvml.nvmlMemory_v2 = 0x02000028
+
+    def memory(handle: int, version: int = 1) -> Any:
+        # v2 leaves driver-reserved memory out of "used", as nvidia-smi does; the monitor prefers it.
+        used = 2_000_000_000 if version == nvml.nvmlMemory_v2 else 2_500_000_000
+        return types.SimpleNamespace(used=used, total=8_000_000_000)
+
+    nvml.nvmlDeviceGetMemoryInfo = memory
     return nvml  # type: ignore[no-any-return]
 
 

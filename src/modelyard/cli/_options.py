@@ -25,14 +25,14 @@ UriOption = Annotated[
     typer.Option(
         "--uri",
         help="Store: a directory, sqlite:///file.db or postgresql://... "
-        "[default: MODELYARD_URI, else MODELYARD_HOME (./.modelyard)]",
+        "\\[default: MODELYARD_URI, else MODELYARD_HOME (./.modelyard)]",
         show_default=False,
     ),
 ]
 ProjectOption = Annotated[
     str | None,
     typer.Option(
-        "--project", "-p", help="Project [default: MODELYARD_PROJECT, else 'default']", show_default=False
+        "--project", "-p", help="Project \\[default: MODELYARD_PROJECT, else 'default']", show_default=False
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

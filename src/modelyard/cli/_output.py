@@ -30,6 +30,7 @@ __all__ = [
     "print_error",
     "print_json",
     "redact_url",
+    "run_cell",
     "status_text",
 ]
 
@@ -46,13 +47,16 @@ STATUS_STYLES: dict[str, str] = {
 
 
 def console() -> Console:
-    """A console on standard output (resolved at call time, so redirections are honoured)."""
-    return Console()
+    """A console on standard output (resolved at call time, so redirections are honoured).
+
+    Messages are never wrapped (so commands and ids stay copyable); tables still fit the width.
+    """
+    return Console(soft_wrap=True)
 
 
 def err_console() -> Console:
     """A console on standard error, for progress, hints and errors."""
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 def print_error(exc: BaseException) -> None:
@@ -79,6 +83,13 @@ def status_text(run: Run) -> Text:
     text = Text(run.status.value, style=STATUS_STYLES.get(run.status.value, ""))
     if run.deleted:
         text.append(" (deleted)", style="dim")
+    return text
+
+
+def run_cell(run: Run) -> Text:
+    """A table cell naming a run: its name, and its full id (dim) below, ready to copy."""
+    text = Text(run.name, style="bold", overflow="fold")
+    text.append(f"\n{run.id}", style="dim")
     return text
 
 

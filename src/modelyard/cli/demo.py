@@ -8,7 +8,9 @@ metrics, a learning curve and artifacts through the fluent API, then shows the b
 from __future__ import annotations
 
 import json
+import shlex
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,20 +21,22 @@ from rich.table import Table
 
 import modelyard as yard
 from modelyard.cli._options import UriOption, load_settings, open_client
-from modelyard.cli._output import console, err_console, format_value, redact_url
+from modelyard.cli._output import console, err_console, format_value, redact_url, run_cell
+from modelyard.names import validate_name
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["app"]
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False)
 
 _GRID: list[tuple[str, dict[str, Any]]] = [
     *(("logreg", {"C": c}) for c in (0.01, 0.1, 1.0, 10.0)),
     *(("random_forest", {"n_estimators": n, "max_depth": d}) for n in (50, 100) for d in (3, None)),
 ]
 _SEED = 0
+_SHOWN_METRICS = ("roc_auc", "accuracy", "f1")
 
 
 @app.command(name="demo")
@@ -41,12 +45,14 @@ def demo(
     project: Annotated[str, typer.Option("--project", "-p", help="Project the demo runs go to.")] = "demo",
 ) -> None:
     """Train a small model sweep on a bundled dataset and track it (about 10 seconds)."""
+    validate_name(project, "project name")  # fail before the slow imports and the training
     settings = load_settings()
-    location = settings.location(uri)  # also checks the URI before any training
+    location = settings.location(uri)
     with err_console().status("Loading scikit-learn and the breast-cancer dataset..."):
         data = _load_data()
     yard.set_uri(uri)
     client = yard.get_client()
+    started = time.perf_counter()
     try:
         parent_id = _sweep(data, project)
     finally:
@@ -58,15 +64,20 @@ def demo(
             filter=f"parent_id = '{parent_id}'", order_by=["metrics.roc_auc desc"], limit=5
         )
     out = console()
+    out.print(
+        f"Trained {len(_GRID)} models in {time.perf_counter() - started:.1f}s as nested runs of "
+        f"[bold]demo-sweep[/] ({parent_id}) in project [bold]{escape(project)}[/].",
+        highlight=False,
+    )
     table = Table(title="Top 5 runs by ROC AUC", title_justify="left")
-    for column in ("run id", "name", "roc_auc", "accuracy", "f1"):
-        table.add_column(column, justify="right" if column in ("roc_auc", "accuracy", "f1") else "left")
+    table.add_column("run", min_width=32)
+    for key in _SHOWN_METRICS:
+        table.add_column(key, justify="right")
     for run in best:
-        table.add_row(
-            run.id, escape(run.name), *(format_value(run.metrics.get(k)) for k in ("roc_auc", "accuracy", "f1"))
-        )
+        table.add_row(run_cell(run), *(format_value(run.metrics.get(k)) for k in _SHOWN_METRICS))
     out.print(table)
-    flag = f" --uri {uri}" if uri else ""
+    flag = f" --uri {shlex.quote(uri)}" if uri else ""
+    project = shlex.quote(project)
     out.print(f"\nMetadata: {escape(redact_url(location.db_url))}", highlight=False, soft_wrap=True)
     out.print(f"Blobs:    {escape(redact_url(location.blobs_url))}", highlight=False, soft_wrap=True)
     out.print("\nNext steps:", style="bold")
@@ -123,7 +134,9 @@ def _curve(kind: str, params: dict[str, Any], data: _Data) -> Iterator[tuple[int
 
 
 def _run_name(kind: str, params: dict[str, Any]) -> str:
-    return f"{kind}-" + "-".join(f"{k}={v}" for k, v in params.items())
+    if kind == "logreg":
+        return f"logreg C={params['C']}"
+    return f"forest n={params['n_estimators']} depth={params['max_depth']}"
 
 
 def _sweep(data: _Data, project: str) -> str:

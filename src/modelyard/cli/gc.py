@@ -12,7 +12,7 @@ from modelyard.cli._output import console, dump, err_console, format_bytes, prin
 
 __all__ = ["app"]
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False)
 
 
 @app.command(name="gc")
@@ -26,7 +26,7 @@ def gc(
             "--grace-seconds",
             min=0,
             help="Keep unreferenced blobs younger than this (uploads in flight) "
-            "[default: MODELYARD_GC_GRACE_SECONDS, else 3600]",
+            "\\[default: MODELYARD_GC_GRACE_SECONDS, else 3600]",
             show_default=False,
         ),
     ] = None,
@@ -40,7 +40,8 @@ def gc(
         print_json(dump(report))
         return
     verb = "would be removed" if report.dry_run else "removed"
-    table = Table("", "blobs", "bytes", title="Garbage collection (dry run)" if report.dry_run else "Garbage collection")
+    title = "Garbage collection (dry run)" if report.dry_run else "Garbage collection"
+    table = Table("", "blobs", "bytes", title=title)
     table.columns[1].justify = table.columns[2].justify = "right"
     table.add_row(verb, str(report.blobs_removed), format_bytes(report.bytes_removed))
     table.add_row("kept (younger than the grace period)", str(report.blobs_kept_recent), "")

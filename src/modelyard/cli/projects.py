@@ -13,7 +13,7 @@ from modelyard.cli._output import console, dump, format_time, print_json
 
 __all__ = ["app"]
 
-app = typer.Typer(help="List and create projects.", no_args_is_help=True)
+app = typer.Typer(help="List and create projects.", no_args_is_help=True, add_completion=False)
 
 
 @app.command("list")
@@ -30,6 +30,7 @@ def list_projects(uri: UriOption = None, as_json: JsonOption = False) -> None:
         return
     table = Table("name", "runs", "last activity", "created", "description")
     table.columns[1].justify = "right"
+    table.columns[2].no_wrap = table.columns[3].no_wrap = True
     for project in projects:
         table.add_row(
             escape(project.name),

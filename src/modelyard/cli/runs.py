@@ -21,6 +21,7 @@ from modelyard.cli._output import (
     format_time,
     format_value,
     print_json,
+    run_cell,
     status_text,
 )
 
@@ -29,9 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="List, show, compare, delete and restore runs.", no_args_is_help=True)
+app = typer.Typer(help="List, show, compare, delete and restore runs.", no_args_is_help=True, add_completion=False)
 
-RunIdArgument = Annotated[str, typer.Argument(help="Run id (32 hex characters).", show_default=False)]
+RunIdArgument = Annotated[str, typer.Argument(help="Run id (32 hex characters).", metavar="RUN_ID", show_default=False)]
 
 _MAX_METRIC_COLUMNS = 4
 _MAX_PARAM_COLUMNS = 3
@@ -51,7 +52,7 @@ def list_runs(
         list[str] | None,
         typer.Option(
             "--order-by", "-o", show_default=False,
-            help="Sort key, e.g. 'metrics.accuracy desc' (repeatable) [default: newest first]",
+            help="Sort key, e.g. 'metrics.accuracy desc' (repeatable) \\[default: newest first]",
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Runs per page.")] = 50,
@@ -76,7 +77,8 @@ def list_runs(
     if not page:
         console().print(f"No runs in project {escape(project_name)!r} match.", highlight=False)
         return
-    console().print(_runs_table(page, project_name))
+    out = console()
+    out.print(_runs_table(page, project_name, out.width))
     if page.next_page_token:
         err_console().print(
             f"More runs: add [bold]--page-token {escape(page.next_page_token)}[/]", highlight=False, soft_wrap=True
@@ -90,28 +92,31 @@ def _common_keys(dicts: Sequence[dict[str, Any]], limit: int) -> list[str]:
     return sorted(chosen)
 
 
-def _runs_table(runs: Sequence[Run], project: str) -> Table:
-    metric_keys = _common_keys([r.metrics for r in runs], _MAX_METRIC_COLUMNS)
-    param_keys = _common_keys([r.params for r in runs], _MAX_PARAM_COLUMNS)
+def _runs_table(runs: Sequence[Run], project: str, width: int) -> Table:
     table = Table(title=f"Runs of {escape(project)}", title_justify="left")
-    table.add_column("id", no_wrap=True, style="dim")
-    table.add_column("name", overflow="fold")
+    table.add_column("run", min_width=32)
     table.add_column("status", no_wrap=True)
     table.add_column("start", no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
-    for key in metric_keys:
-        table.add_column(escape(key), justify="right", style="cyan")
-    for key in param_keys:
-        table.add_column(escape(key), style="magenta")
+    # Add the most common metric and param columns while they fit the terminal.
+    room = width - 80
+    extra: list[tuple[str, str]] = []
+    candidates = [("metrics", k) for k in _common_keys([r.metrics for r in runs], _MAX_METRIC_COLUMNS)]
+    candidates += [("params", k) for k in _common_keys([r.params for r in runs], _MAX_PARAM_COLUMNS)]
+    for section, key in candidates:
+        needed = max(len(key), 8) + 3
+        if needed <= room:
+            room -= needed
+            extra.append((section, key))
+            table.add_column(escape(key), justify="right" if section == "metrics" else "left",
+                             style="cyan" if section == "metrics" else "magenta", overflow="fold")
     for run in runs:
         table.add_row(
-            run.id[:8],
-            escape(run.name),
+            run_cell(run),
             status_text(run),
             format_time(run.start_time),
             format_duration(run.start_time, run.end_time),
-            *(format_value(run.metrics.get(k)) for k in metric_keys),
-            *(escape(format_value(run.params.get(k))) for k in param_keys),
+            *(escape(format_value(getattr(run, section).get(key))) for section, key in extra),
         )
     return table
 
@@ -168,7 +173,7 @@ def _key_value_table(title: str, values: dict[str, Any]) -> Table:
 
 @app.command()
 def compare(
-    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.", show_default=False)],
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.", metavar="RUN_ID", show_default=False)],
     uri: UriOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -194,19 +199,19 @@ def compare(
         })
         return
     table = Table(title="Run comparison (differences in bold yellow)", title_justify="left")
-    table.add_column("", style="bold")
+    table.add_column("", no_wrap=True)
     for run in runs:
-        table.add_column(f"{escape(run.name)}\n[dim]{run.id[:8]}[/]", overflow="fold")
+        table.add_column(run_cell(run), overflow="fold")
     table.add_row("status", *(status_text(run) for run in runs))
     table.add_row("duration", *(format_duration(run.start_time, run.end_time) for run in runs))
     for section in ("params", "metrics"):
         if not sections[section]:
             continue
         table.add_section()
+        table.add_row(Text(section, style="bold underline"))
         for key, values in sections[section].items():
             style = "bold yellow" if key in differing[section] else ""
-            cells = [Text(format_value(v), style=style) for v in values]
-            table.add_row(Text(f"{section[:-1]} {key}", style=style or "bold"), *cells)
+            table.add_row(Text(key, style=style), *(Text(format_value(v), style=style) for v in values))
     console().print(table)
 
 

@@ -159,8 +159,12 @@ def start_run(
     if log_system_metrics:
         from modelyard.tracking._system_metrics import SystemMetricsMonitor
 
-        active._monitor = SystemMetricsMonitor(client, active.id, client.settings.system_metrics_interval)
-        active._monitor.start()
+        try:
+            active._monitor = SystemMetricsMonitor(client, active.id, client.settings.system_metrics_interval)
+            active._monitor.start()
+        except BaseException:
+            _end(active, RunStatus.FAILED, "could not start system metrics")
+            raise
     return active
 
 

@@ -174,12 +174,21 @@ class _Gpus:
             util = _guard(lambda h=handle: self.nvml.nvmlDeviceGetUtilizationRates(h))
             if util is not None:
                 out[f"system/gpu_{i}_utilization_percentage"] = float(util.gpu)
-            memory = _guard(lambda h=handle: self.nvml.nvmlDeviceGetMemoryInfo(h))
+            memory = self._memory(handle)
             if memory is not None:
                 out[f"system/gpu_{i}_memory_usage_megabytes"] = memory.used / _MB
                 if memory.total:
                     out[f"system/gpu_{i}_memory_usage_percentage"] = 100.0 * memory.used / memory.total
         return out
+
+    def _memory(self, handle: Any) -> Any:
+        # NVML's v2 memory info leaves driver-reserved memory out of "used", as nvidia-smi does.
+        version = getattr(self.nvml, "nvmlMemory_v2", None)
+        if version is not None:
+            memory = _guard(lambda: self.nvml.nvmlDeviceGetMemoryInfo(handle, version=version))
+            if memory is not None:
+                return memory
+        return _guard(lambda: self.nvml.nvmlDeviceGetMemoryInfo(handle))
 
     def close(self) -> None:
         _guard(self.nvml.nvmlShutdown)
