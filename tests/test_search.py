@@ -105,18 +105,13 @@ def test_params_and_tags_keep_strings_and_numbers() -> None:
     assert parse_filter("params.lr = '0.1'") == cmp("params", "lr", "=", "0.1", False)
     assert parse_filter("params.lr = 0.1") == cmp("params", "lr", "=", 0.1, True)
     assert parse_filter("tags.n > 3") == cmp("tags", "n", ">", 3, True)
-    assert parse_filter("params.x in ('a', 1)") == cmp(
-        "params", "x", "in", ("a", 1), False
-    )
+    assert parse_filter("params.x in ('a', 1)") == cmp("params", "x", "in", ("a", 1), False)
     assert parse_filter("params.x in (2, 1)") == cmp("params", "x", "in", (2, 1), True)
     assert parse_filter("params.x < 'b'") == cmp("params", "x", "<", "b", False)
 
 
 def test_mlflow_style_example() -> None:
-    text = (
-        "metrics.accuracy > 0.9 and params.lr = '0.1' and tags.team = 'risk' "
-        "and attributes.status = 'FINISHED'"
-    )
+    text = "metrics.accuracy > 0.9 and params.lr = '0.1' and tags.team = 'risk' and attributes.status = 'FINISHED'"
     assert parse_filter(text) == And(
         (
             cmp("metrics", "accuracy", ">", 0.9),
@@ -287,9 +282,7 @@ def test_integers_stay_int_and_floats_stay_float() -> None:
     ],
 )
 def test_strings(literal: str, value: str) -> None:
-    assert parse_filter(f"params.p = {literal}") == cmp(
-        "params", "p", "=", value, False
-    )
+    assert parse_filter(f"params.p = {literal}") == cmp("params", "p", "=", value, False)
 
 
 def test_string_directly_followed_by_keyword() -> None:
@@ -299,9 +292,7 @@ def test_string_directly_followed_by_keyword() -> None:
 
 
 def test_in_list_with_spacing_and_quotes() -> None:
-    assert parse_filter("tags.t in (  'a' ,\"b\",'c''d'  )") == cmp(
-        "tags", "t", "in", ("a", "b", "c'd")
-    )
+    assert parse_filter("tags.t in (  'a' ,\"b\",'c''d'  )") == cmp("tags", "t", "in", ("a", "b", "c'd"))
 
 
 # -- attribute semantics -------------------------------------------------------------
@@ -309,24 +300,18 @@ def test_in_list_with_spacing_and_quotes() -> None:
 
 @pytest.mark.parametrize("status", RUN_STATUSES)
 def test_every_status(status: str) -> None:
-    assert parse_filter(f"attributes.status = '{status.lower()}'") == cmp(
-        "attributes", "status", "=", status
-    )
+    assert parse_filter(f"attributes.status = '{status.lower()}'") == cmp("attributes", "status", "=", status)
 
 
 def test_status_normalisation() -> None:
-    assert parse_filter("status != 'Failed'") == cmp(
-        "attributes", "status", "!=", "FAILED"
-    )
+    assert parse_filter("status != 'Failed'") == cmp("attributes", "status", "!=", "FAILED")
     assert parse_filter("attr.status in ('running', \"Killed\")") == cmp(
         "attributes", "status", "in", ("RUNNING", "KILLED")
     )
     assert parse_filter("status not in ('cached','skipped','pending')") == cmp(
         "attributes", "status", "not in", ("CACHED", "SKIPPED", "PENDING")
     )
-    assert parse_filter("status like 'fin%'") == cmp(
-        "attributes", "status", "like", "FIN%"
-    )
+    assert parse_filter("status like 'fin%'") == cmp("attributes", "status", "like", "FIN%")
 
 
 def test_status_errors() -> None:
@@ -378,9 +363,7 @@ def test_time_lists() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "literal", ["'2024-13-01'", "'yesterday'", "''", "nan", "inf", "-inf", "1e999"]
-)
+@pytest.mark.parametrize("literal", ["'2024-13-01'", "'yesterday'", "''", "nan", "inf", "-inf", "1e999"])
 def test_invalid_times(literal: str) -> None:
     message = error_of(f"attributes.start_time > {literal}")
     assert "invalid time" in message
@@ -468,9 +451,7 @@ def test_precedence_and_parentheses(text: str, expected: Expr) -> None:
 
 
 def test_not_in_versus_not_prefix() -> None:
-    assert parse_filter("not params.x in ('a')") == Not(
-        cmp("params", "x", "in", ("a",))
-    )
+    assert parse_filter("not params.x in ('a')") == Not(cmp("params", "x", "in", ("a",)))
     assert parse_filter("params.x not in ('a')") == cmp("params", "x", "not in", ("a",))
 
 
@@ -486,9 +467,7 @@ def test_keywords_inside_keys_and_values_are_not_keywords() -> None:
 def test_ast_is_frozen_and_hashable() -> None:
     result = parse_filter(f"{A} and ({B} or not {C}) and params.z in ('a', 'b')")
     assert result is not None
-    assert hash(result) == hash(
-        parse_filter(f"{A} and ({B} or not {C}) and params.z in ('a', 'b')")
-    )
+    assert hash(result) == hash(parse_filter(f"{A} and ({B} or not {C}) and params.z in ('a', 'b')"))
     with pytest.raises(AttributeError):
         CA.key = "other"  # type: ignore[misc]
 
@@ -535,9 +514,7 @@ def test_error_caret_points_at_position() -> None:
     text = "metrics.a > 1 and params.b ~ 'x'"
     message = error_of(text)
     first, shown, caret = message.split("\n")
-    assert first.startswith(
-        'Invalid filter at position 27 (after "metrics.a > 1 and params.b"):'
-    )
+    assert first.startswith('Invalid filter at position 27 (after "metrics.a > 1 and params.b"):')
     assert shown == "  " + text
     assert caret.index("^") - 2 == 27
 
@@ -635,8 +612,7 @@ def test_error_caret_with_newlines_and_tabs() -> None:
             "metrics.a 1",
             10,
             [
-                "expected a comparison operator "
-                "(=, !=, <, <=, >, >=, like, ilike, in or not in)",
+                "expected a comparison operator (=, !=, <, <=, >, >=, like, ilike, in or not in)",
                 'found "1"',
             ],
         ),
@@ -801,9 +777,7 @@ def test_bad_order_by(clause: str, position: int, fragments: list[str]) -> None:
     with pytest.raises(InvalidFilterError) as info:
         parse_order_by(["metrics.ok", clause])
     message = str(info.value)
-    assert message.startswith(f"Invalid order_by clause at position {position}"), (
-        message
-    )
+    assert message.startswith(f"Invalid order_by clause at position {position}"), message
     for fragment in fragments:
         assert fragment in message, (fragment, message)
     assert message.split("\n")[2].index("^") - 2 == position
@@ -861,9 +835,7 @@ def _random_inputs(rng: random.Random, count: int) -> list[str]:
         elif kind < 0.9:
             text = "".join(chr(rng.randint(32, 126)) for _ in range(rng.randint(0, 40)))
         else:
-            text = "".join(
-                chr(rng.randint(0, 0x10FFFF)) for _ in range(rng.randint(0, 20))
-            )
+            text = "".join(chr(rng.randint(0, 0x10FFFF)) for _ in range(rng.randint(0, 20)))
         inputs.append(text)
     return inputs
 
@@ -974,14 +946,8 @@ def _random_comparison(rng: random.Random) -> tuple[str, Comparison]:
     op = rng.choice(ops)
 
     def one() -> tuple[str, str | float | int]:
-        if entity == "metrics" or (
-            entity in ("params", "tags")
-            and op not in ("like", "ilike")
-            and rng.random() < 0.3
-        ):
-            number: float | int = rng.choice(
-                [rng.randint(-1000, 1000), rng.uniform(-1e6, 1e6), math.inf, -math.inf]
-            )
+        if entity == "metrics" or (entity in ("params", "tags") and op not in ("like", "ilike") and rng.random() < 0.3):
+            number: float | int = rng.choice([rng.randint(-1000, 1000), rng.uniform(-1e6, 1e6), math.inf, -math.inf])
             return (repr(number) if not math.isinf(number) else str(number)), number
         if entity == "attributes" and key == "status":
             status = rng.choice(RUN_STATUSES)
@@ -989,9 +955,7 @@ def _random_comparison(rng: random.Random) -> tuple[str, Comparison]:
         value = "".join(rng.choice("ab' \"\\%_é,()") for _ in range(rng.randint(0, 6)))
         return _render_string(rng, value), value
 
-    written_op = {"=": rng.choice(["=", "=="]), "!=": rng.choice(["!=", "<>"])}.get(
-        op, op
-    )
+    written_op = {"=": rng.choice(["=", "=="]), "!=": rng.choice(["!=", "<>"])}.get(op, op)
     written_op = written_op.upper() if rng.random() < 0.3 else written_op
     if op in ("in", "not in"):
         items = [one() for _ in range(rng.randint(1, 4))]

@@ -26,7 +26,7 @@ from modelyard.errors import InvalidInputError, ProjectNotFoundError
 from modelyard.ids import new_run_id
 from modelyard.names import validate_artifact_path, validate_key, validate_name, validate_run_id
 from modelyard.search import parse_filter, parse_order_by
-from modelyard.settings import Settings
+from modelyard.settings import Settings, load_settings
 from modelyard.tracking._buffer import MetricBuffer
 from modelyard.tracking._source import detect_source
 
@@ -60,7 +60,7 @@ class Client:
                 ``MODELYARD_SYNC_LOGGING``); otherwise metrics are buffered and written in batches.
             backend: an already opened backend (``uri`` is then ignored).
         """
-        self.settings = settings or Settings()
+        self.settings = settings or load_settings()
         if backend is None:
             from modelyard.backend import open_backend
 
@@ -229,9 +229,9 @@ class Client:
                 project or self.project, filter, order_by, limit, page_token, include_deleted
             )
         except ProjectNotFoundError:
-            if project not in (None, self.project):
+            if (project or self.project) != self.settings.project:
                 raise
-            # The current project is created by its first run; until then it simply has none.
+            # The configured default project is created by its first run; until then it has none.
             parse_filter(filter)
             parse_order_by(order_by)
             return RunPage([], None)

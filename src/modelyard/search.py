@@ -129,10 +129,7 @@ _FOUND_SYMBOLS = re.compile(r"[<>=!]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 _NAME_EXAMPLES = "metrics.accuracy, params.lr, tags.team or attributes.status"
-_PREFIXES = (
-    "metrics., params., tags. or attributes. "
-    "(short forms: metric., param., tag., attribute., attr.)"
-)
+_PREFIXES = "metrics., params., tags. or attributes. (short forms: metric., param., tag., attribute., attr.)"
 _ALLOWED_ATTRIBUTES = ", ".join(ATTRIBUTE_NAMES) + " (aliases: run_name, run_id)"
 _OPERATORS = "=, !=, <, <=, >, >=, like, ilike, in or not in"
 _A_VALUE = "a value (a number or a quoted string)"
@@ -237,8 +234,7 @@ def parse_filter(text: str | None) -> Expr | None:
         return None
     if not isinstance(text, str):
         raise InvalidFilterError(
-            'Invalid filter: expected a string such as "metrics.accuracy > 0.9", '
-            f"got {type(text).__name__}."
+            f'Invalid filter: expected a string such as "metrics.accuracy > 0.9", got {type(text).__name__}.'
         )
     parser = _Parser(text, "filter")
     parser.skip_ws()
@@ -288,24 +284,17 @@ def parse_order_by(clauses: Sequence[str] | None) -> list[OrderKey]:
         if parser.at_end():
             raise parser.error(
                 parser.pos,
-                'expected a name such as "metrics.accuracy desc" or "start_time", '
-                "found an empty clause.",
+                'expected a name such as "metrics.accuracy desc" or "start_time", found an empty clause.',
             )
         entity, key = parser.parse_name()
         direction = parser.keyword("asc", "desc")
         parser.skip_ws()
         if not parser.at_end():
-            expected = (
-                "the end of the clause"
-                if direction is not None
-                else '"asc", "desc" or the end of the clause'
-            )
+            expected = "the end of the clause" if direction is not None else '"asc", "desc" or the end of the clause'
             hint = ""
             if parser.peek() == ",":
                 hint = '; give one clause per list item, as in ["metrics.a", "name"]'
-            raise parser.error(
-                parser.pos, f"expected {expected}, found {parser.found()}{hint}."
-            )
+            raise parser.error(parser.pos, f"expected {expected}, found {parser.found()}{hint}.")
         keys.append(OrderKey(entity, key, direction == "desc"))
     return keys
 
@@ -429,8 +418,7 @@ class _Parser:
         if self.peek() != ")":
             raise self.error(
                 self.pos,
-                f'expected "and", "or" or ")" to close the "(" at position '
-                f"{open_pos}, found {self.found()}.",
+                f'expected "and", "or" or ")" to close the "(" at position {open_pos}, found {self.found()}.',
             )
         self.pos += 1
         self.depth -= 1
@@ -441,8 +429,7 @@ class _Parser:
         if self.depth > _MAX_DEPTH:
             raise self.error(
                 pos,
-                f'parentheses and "not" are nested more than {_MAX_DEPTH} levels '
-                "deep; simplify the filter.",
+                f'parentheses and "not" are nested more than {_MAX_DEPTH} levels deep; simplify the filter.',
             )
 
     # -- comparisons ----------------------------------------------------------------
@@ -457,18 +444,14 @@ class _Parser:
         self.skip_ws()
         value: Scalar | tuple[Scalar, ...]
         if op in _LIST_OPS:
-            checked = [
-                self.check_value(entity, key, label, op, item)
-                for item in self.parse_list(op)
-            ]
+            checked = [self.check_value(entity, key, label, op, item) for item in self.parse_list(op)]
             value = tuple(v for v, _ in checked)
             is_number = all(n for _, n in checked)
         else:
             if self.peek() == "(":
                 raise self.error(
                     self.pos,
-                    'a list of values is allowed only after "in" or "not in", '
-                    f'not after "{op}".',
+                    f'a list of values is allowed only after "in" or "not in", not after "{op}".',
                 )
             literal = self.parse_value()
             value, is_number = self.check_value(entity, key, label, op, literal)
@@ -494,8 +477,7 @@ class _Parser:
             if word.lower() in _ENTITY_ALIASES:
                 raise self.error(
                     match.end(),
-                    f'expected "." and a key after "{word}", '
-                    f"found {self.found(match.end())}.",
+                    f'expected "." and a key after "{word}", found {self.found(match.end())}.',
                 )
             raise self.error(
                 start,
@@ -516,8 +498,7 @@ class _Parser:
             if attribute is None:
                 raise self.error(
                     key_pos,
-                    f'unknown attribute "{_shorten(_printable(key), 30)}"; '
-                    f"expected one of {_ALLOWED_ATTRIBUTES}.",
+                    f'unknown attribute "{_shorten(_printable(key), 30)}"; expected one of {_ALLOWED_ATTRIBUTES}.',
                 )
             key = attribute
         return entity, key
@@ -559,8 +540,7 @@ class _Parser:
         if self.keyword("in") is None:
             raise self.error(
                 self.pos,
-                'expected "in" after "not" (to negate a comparison, put "not" '
-                f"before it), found {self.found()}.",
+                f'expected "in" after "not" (to negate a comparison, put "not" before it), found {self.found()}.',
             )
         return "not in"
 
@@ -589,8 +569,7 @@ class _Parser:
                 return items
             raise self.error(
                 self.pos,
-                f'expected "," or ")" to close the list opened at position '
-                f"{open_pos}, found {self.found()}.",
+                f'expected "," or ")" to close the list opened at position {open_pos}, found {self.found()}.',
             )
 
     def parse_value(self) -> _Literal:
@@ -642,15 +621,12 @@ class _Parser:
                 i += 1
         raise self.error(
             start,
-            f"unterminated {what}: the {quote} opened at position {start} "
-            "is never closed.",
+            f"unterminated {what}: the {quote} opened at position {start} is never closed.",
         )
 
     # -- checks ---------------------------------------------------------------------
 
-    def check_operator(
-        self, entity: Entity, key: str, label: str, op: str, pos: int
-    ) -> None:
+    def check_operator(self, entity: Entity, key: str, label: str, op: str, pos: int) -> None:
         """Refuse an operator the field cannot support, pointing at the operator."""
         if op in _PATTERN_OPS and entity == "metrics":
             raise self.error(
@@ -667,28 +643,23 @@ class _Parser:
         if op in _ORDERING_OPS and key == "status" and entity == "attributes":
             raise self.error(
                 pos,
-                f'{label} does not support "{op}"; '
-                "use =, !=, in, not in, like or ilike.",
+                f'{label} does not support "{op}"; use =, !=, in, not in, like or ilike.',
             )
 
-    def check_value(
-        self, entity: Entity, key: str, label: str, op: str, literal: _Literal
-    ) -> tuple[Scalar, bool]:
+    def check_value(self, entity: Entity, key: str, label: str, op: str, literal: _Literal) -> tuple[Scalar, bool]:
         """Check and normalise one value; return it and its number flag."""
         value = literal.value
         shown = _shorten(_printable(self.text[literal.start : literal.end]), 40)
         if op in _PATTERN_OPS and literal.is_number:
             raise self.error(
                 literal.start,
-                f"\"{op}\" needs a quoted string pattern, as in {op} '%abc%', "
-                f"found the number {shown}.",
+                f"\"{op}\" needs a quoted string pattern, as in {op} '%abc%', found the number {shown}.",
             )
         if entity == "metrics":
             if not literal.is_number:
                 raise self.error(
                     literal.start,
-                    f"{label} is compared with numbers, found the string {shown}; "
-                    "write numbers without quotes.",
+                    f"{label} is compared with numbers, found the string {shown}; write numbers without quotes.",
                 )
             return value, True
         if entity != "attributes":
@@ -703,8 +674,7 @@ class _Parser:
             if op not in _PATTERN_OPS and status not in RUN_STATUSES:
                 raise self.error(
                     literal.start,
-                    f"invalid status {shown}; "
-                    f"expected one of {', '.join(RUN_STATUSES)}.",
+                    f"invalid status {shown}; expected one of {', '.join(RUN_STATUSES)}.",
                 )
             return status, False
         if key in _TIME_ATTRIBUTES:
@@ -719,17 +689,14 @@ class _Parser:
         if literal.is_number:
             raise self.error(
                 literal.start,
-                f"{label} needs a quoted string, found the number {shown}; "
-                f"quote it, as in '{shown}'.",
+                f"{label} needs a quoted string, found the number {shown}; quote it, as in '{shown}'.",
             )
         return value, False
 
 
 def _to_number(literal: str) -> float | int:
     """Convert a numeric literal: ``int`` for integers that fit 64 bits, else float."""
-    if _SPECIAL_NUMBER.fullmatch(literal) is not None or any(
-        c in literal for c in ".eE"
-    ):
+    if _SPECIAL_NUMBER.fullmatch(literal) is not None or any(c in literal for c in ".eE"):
         return float(literal)
     # int() refuses very long digit strings; those would not fit 64 bits anyway.
     if len(literal) <= 20:

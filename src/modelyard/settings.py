@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "StoreLocation"]
+__all__ = ["Settings", "StoreLocation", "load_settings"]
 
 
 class Settings(BaseSettings):
@@ -90,3 +90,18 @@ class StoreLocation:
             )
         root = Path(uri.removeprefix("file://") if uri else home).expanduser().absolute()
         return cls(f"sqlite:///{root / 'modelyard.db'}", blobs or str(root / "blobs"), root)
+
+
+def load_settings() -> Settings:
+    """Read the ``MODELYARD_*`` settings; an invalid value is an input error naming the variable."""
+    from pydantic import ValidationError
+
+    from modelyard.errors import InvalidInputError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MODELYARD_{'_'.join(str(part) for part in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidInputError(f"Invalid setting {problems}.") from None

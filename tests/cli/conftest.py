@@ -53,10 +53,12 @@ def invoke() -> Invoke:
 def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the installed ``modelyard`` script in a fresh process (no MODELYARD_* variables)."""
 
-    def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*_script(), *args], capture_output=True, text=True, timeout=timeout,
-                              env=_clean_env(**(env or {})), cwd=cwd)
+    def _run(
+        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_script(), *args], capture_output=True, text=True, timeout=timeout, env=_clean_env(**(env or {})), cwd=cwd
+        )
 
     return _run
 
@@ -66,8 +68,9 @@ def run_python() -> Callable[[str], subprocess.CompletedProcess[str]]:
     """Run a Python snippet in a fresh interpreter (no MODELYARD_* variables)."""
 
     def _run(code: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(),
-                              check=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(), check=True, timeout=60
+        )
 
     return _run
 
@@ -78,7 +81,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, subprocess.
     root = tmp_path_factory.mktemp("demo")
     uri = str(root / "store")
     proc = subprocess.run(
-        [*_script(), "demo", "--uri", uri], capture_output=True, text=True, timeout=180, cwd=root,
+        [*_script(), "demo", "--uri", uri],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=root,
         env=_clean_env(PYTHONWARNINGS="error", COLUMNS="200"),
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout

@@ -22,9 +22,18 @@ HEAVY = ("pandas", "sqlalchemy", "pydantic")
     "args",
     [
         [],
-        ["runs"], ["runs", "list"], ["runs", "show"], ["runs", "compare"], ["runs", "delete"], ["runs", "restore"],
-        ["projects"], ["projects", "list"], ["projects", "create"],
-        ["db"], ["db", "upgrade"], ["db", "current"],
+        ["runs"],
+        ["runs", "list"],
+        ["runs", "show"],
+        ["runs", "compare"],
+        ["runs", "delete"],
+        ["runs", "restore"],
+        ["projects"],
+        ["projects", "list"],
+        ["projects", "create"],
+        ["db"],
+        ["db", "upgrade"],
+        ["db", "current"],
         ["gc"],
         ["demo"],
     ],
@@ -79,7 +88,9 @@ def test_root_help_is_fast(run_cli: Callable[..., Any]) -> None:
 
 
 def test_usage_errors_exit_2(invoke: Invoke) -> None:
-    assert invoke("bogus").exit_code == 2
+    typo = invoke("rnus")
+    assert typo.exit_code == 2
+    assert "Did you mean 'runs'?" in typo.output
     assert invoke("runs", "bogus").exit_code == 2
     assert invoke("runs", "list", "--no-such-option").exit_code == 2
     assert invoke("runs", "list", "--limit", "0").exit_code == 2

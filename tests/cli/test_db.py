@@ -25,7 +25,10 @@ def test_upgrade_fresh_sqlite_then_current(tmp_path: Path, invoke: Invoke) -> No
 
     after = invoke("db", "current", "--uri", uri, "--json")
     assert json.loads(after.stdout) == {
-        "url": uri, "revision": HEAD_REVISION, "head": HEAD_REVISION, "up_to_date": True,
+        "url": uri,
+        "revision": HEAD_REVISION,
+        "head": HEAD_REVISION,
+        "up_to_date": True,
     }
     assert HEAD_REVISION in invoke("db", "current", "--uri", uri).stdout
 

@@ -27,8 +27,9 @@ def test_demo_tracks_a_nested_sweep(demo_store: str, list_runs: Callable[..., di
     assert parents[0]["metrics"]["best_roc_auc"] == max(r["metrics"]["roc_auc"] for r in children)
 
 
-def test_demo_logs_artifacts_and_a_metric_series(invoke: Invoke, demo_store: str,
-                                                 list_runs: Callable[..., dict[str, Any]]) -> None:
+def test_demo_logs_artifacts_and_a_metric_series(
+    invoke: Invoke, demo_store: str, list_runs: Callable[..., dict[str, Any]]
+) -> None:
     run = next(r for r in list_runs(demo_store, "--project", "demo")["runs"] if r["params"].get("model") == "logreg")
     result = invoke("runs", "show", run["id"], "--uri", demo_store, "--json")
     assert result.exit_code == 0, result.output

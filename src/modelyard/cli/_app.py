@@ -8,6 +8,7 @@ from the static table below without importing them. This is also the one place w
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -62,6 +63,16 @@ class LazyGroup(TyperGroup):
         command.name = cmd_name
         self.commands[cmd_name] = command
         return command
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        """Resolve the subcommand; an unknown name fails with suggestions among the lazy groups too."""
+        name = args[0] if args else ""
+        known = self.list_commands(ctx)
+        if name and not name.startswith("-") and name not in known and not ctx.resilient_parsing:
+            matches = difflib.get_close_matches(name, known)
+            hint = f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
 
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         """Render help, listing lazy groups from their static summaries."""

@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelyard.errors import InvalidInputError
-
 if TYPE_CHECKING:
     from modelyard.client import Client
     from modelyard.settings import Settings
 
-__all__ = ["JsonOption", "ProjectOption", "UriOption", "load_settings", "open_client"]
+__all__ = ["JsonOption", "ProjectOption", "UriOption", "open_client"]
 
 UriOption = Annotated[
     str | None,
@@ -31,32 +29,16 @@ UriOption = Annotated[
 ]
 ProjectOption = Annotated[
     str | None,
-    typer.Option(
-        "--project", "-p", help="Project \\[default: MODELYARD_PROJECT, else 'default']", show_default=False
-    ),
+    typer.Option("--project", "-p", help="Project \\[default: MODELYARD_PROJECT, else 'default']", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def load_settings() -> Settings:
-    """Read the ``MODELYARD_*`` settings; an invalid value is an input error naming the variable."""
-    from pydantic import ValidationError
-
-    from modelyard.settings import Settings
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"MODELYARD_{'_'.join(str(part) for part in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidInputError(f"Invalid setting {problems}.") from None
 
 
 @contextmanager
 def open_client(uri: str | None, project: str | None = None, settings: Settings | None = None) -> Iterator[Client]:
     """Open a client on ``uri`` (default: the settings' store) and close it when the block ends."""
     from modelyard.client import Client
+    from modelyard.settings import load_settings
 
     client = Client(uri, project=project, settings=settings or load_settings())
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from modelyard.cli._options import JsonOption, UriOption, load_settings
+from modelyard.cli._options import JsonOption, UriOption
 from modelyard.cli._output import console, print_json, redact_url
+from modelyard.settings import load_settings
 
 __all__ = ["app"]
 
@@ -42,9 +43,7 @@ def upgrade(uri: UriOption = None) -> None:
     if before == HEAD_REVISION:
         out.print(f"{url}: already at revision [bold]{HEAD_REVISION}[/] (newest).", highlight=False)
     else:
-        out.print(
-            f"{url}: upgraded {before or '(empty)'} → [bold green]{HEAD_REVISION}[/].", highlight=False
-        )
+        out.print(f"{url}: upgraded {before or '(empty)'} → [bold green]{HEAD_REVISION}[/].", highlight=False)
 
 
 @app.command()
@@ -61,8 +60,11 @@ def current(uri: UriOption = None, as_json: JsonOption = False) -> None:
     if revision == HEAD_REVISION:
         out.print(f"{url}: revision [bold]{revision}[/] (newest).", highlight=False)
     elif revision is None:
-        out.print(f"{url}: empty database (newest revision is {HEAD_REVISION}); run `modelyard db upgrade`.",
-                  highlight=False)
+        out.print(
+            f"{url}: empty database (newest revision is {HEAD_REVISION}); run `modelyard db upgrade`.", highlight=False
+        )
     else:
-        out.print(f"{url}: revision [bold yellow]{revision}[/], newest is {HEAD_REVISION}; "
-                  "run `modelyard db upgrade`.", highlight=False)
+        out.print(
+            f"{url}: revision [bold yellow]{revision}[/], newest is {HEAD_REVISION}; run `modelyard db upgrade`.",
+            highlight=False,
+        )

@@ -13,16 +13,17 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 import modelyard as yard
-from modelyard.cli._options import UriOption, load_settings, open_client
+from modelyard.cli._options import UriOption, open_client
 from modelyard.cli._output import console, err_console, format_value, redact_url, run_cell
 from modelyard.names import validate_name
+from modelyard.settings import load_settings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,21 +49,19 @@ def demo(
     validate_name(project, "project name")  # fail before the slow imports and the training
     settings = load_settings()
     location = settings.location(uri)
-    with err_console().status("Loading scikit-learn and the breast-cancer dataset..."):
-        data = _load_data()
     yard.set_uri(uri)
-    client = yard.get_client()
-    started = time.perf_counter()
+    client = yard.get_client()  # opens (and on first use creates) the store: fails fast when unusable
     try:
+        with err_console().status("Loading scikit-learn and the breast-cancer dataset..."):
+            data = _load_data()
+        started = time.perf_counter()
         parent_id = _sweep(data, project)
     finally:
         yard.set_uri(None)  # flushes, and leaves no client bound to this store behind
         client.close()
 
     with open_client(uri, project, settings) as reader:
-        best = reader.search_runs(
-            filter=f"parent_id = '{parent_id}'", order_by=["metrics.roc_auc desc"], limit=5
-        )
+        best = reader.search_runs(filter=f"parent_id = '{parent_id}'", order_by=["metrics.roc_auc desc"], limit=5)
     out = console()
     out.print(
         f"Trained {len(_GRID)} models in {time.perf_counter() - started:.1f}s as nested runs of "
@@ -94,11 +93,13 @@ def demo(
         out.print(f"  {escape(hint)}", highlight=False, soft_wrap=True)
 
 
-class _Data:
+class _Data(NamedTuple):
     """The train/test split of the bundled dataset."""
 
-    def __init__(self, x_train: np.ndarray, x_test: np.ndarray, y_train: np.ndarray, y_test: np.ndarray) -> None:
-        self.x_train, self.x_test, self.y_train, self.y_test = x_train, x_test, y_train, y_test
+    x_train: np.ndarray
+    x_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
 
 
 def _load_data() -> _Data:
@@ -144,16 +145,26 @@ def _sweep(data: _Data, project: str) -> str:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console(), transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console(),
+        transient=True,
     )
     with progress, tempfile.TemporaryDirectory(prefix="modelyard-demo-") as tmp:
         task = progress.add_task("Training", total=len(_GRID))
         with yard.start_run(name="demo-sweep", project=project, tags={"demo": "true"}) as parent:
-            yard.log_params({
-                "dataset": "sklearn.datasets.load_breast_cancer", "test_size": 0.25, "seed": _SEED,
-                "n_train": len(data.y_train), "n_test": len(data.y_test), "grid_size": len(_GRID),
-            })
+            yard.log_params(
+                {
+                    "dataset": "sklearn.datasets.load_breast_cancer",
+                    "test_size": 0.25,
+                    "seed": _SEED,
+                    "n_train": len(data.y_train),
+                    "n_test": len(data.y_test),
+                    "grid_size": len(_GRID),
+                }
+            )
             best_name, best_auc = "", -1.0
             for kind, params in _GRID:
                 name = _run_name(kind, params)
@@ -184,15 +195,22 @@ def _train_one(data: _Data, kind: str, params: dict[str, Any], out_dir: Path) ->
     model: Any = None
     for step, model in _curve(kind, params, data):
         proba = model.predict_proba(data.x_test)[:, 1]
-        yard.log_metrics({"val_loss": float(log_loss(data.y_test, proba)),
-                          "val_accuracy": float(accuracy_score(data.y_test, proba >= 0.5))}, step=step)
+        yard.log_metrics(
+            {
+                "val_loss": float(log_loss(data.y_test, proba)),
+                "val_accuracy": float(accuracy_score(data.y_test, proba >= 0.5)),
+            },
+            step=step,
+        )
     pred = model.predict(data.x_test)
     auc = float(roc_auc_score(data.y_test, proba))
-    yard.log_metrics({
-        "accuracy": float(accuracy_score(data.y_test, pred)),
-        "f1": float(f1_score(data.y_test, pred)),
-        "roc_auc": auc,
-    })
+    yard.log_metrics(
+        {
+            "accuracy": float(accuracy_score(data.y_test, pred)),
+            "f1": float(f1_score(data.y_test, pred)),
+            "roc_auc": auc,
+        }
+    )
 
     out_dir.mkdir(parents=True)
     matrix = confusion_matrix(data.y_test, pred)

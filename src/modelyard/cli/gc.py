@@ -17,9 +17,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command(name="gc")
 def gc(
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run/--no-dry-run", help="Only report what would be removed.")
-    ] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run/--no-dry-run", help="Only report what would be removed.")] = True,
     grace_seconds: Annotated[
         int | None,
         typer.Option(

@@ -25,8 +25,9 @@ def list_projects(uri: UriOption = None, as_json: JsonOption = False) -> None:
         print_json({"projects": [dump(p) for p in projects]})
         return
     if not projects:
-        console().print("No projects yet: create one with `modelyard projects create NAME`, "
-                        "or start a run (`modelyard demo`).")
+        console().print(
+            "No projects yet: create one with `modelyard projects create NAME`, or start a run (`modelyard demo`)."
+        )
         return
     table = Table("name", "runs", "last activity", "created", "description")
     table.columns[1].justify = "right"

@@ -44,14 +44,18 @@ def list_runs(
     filter: Annotated[
         str | None,
         typer.Option(
-            "--filter", "-f", show_default=False,
+            "--filter",
+            "-f",
+            show_default=False,
             help="Search filter, e.g. \"metrics.accuracy > 0.9 and params.C = '1.0'\".",
         ),
     ] = None,
     order_by: Annotated[
         list[str] | None,
         typer.Option(
-            "--order-by", "-o", show_default=False,
+            "--order-by",
+            "-o",
+            show_default=False,
             help="Sort key, e.g. 'metrics.accuracy desc' (repeatable) \\[default: newest first]",
         ),
     ] = None,
@@ -75,7 +79,7 @@ def list_runs(
         print_json({"runs": [dump(run) for run in page], "next_page_token": page.next_page_token})
         return
     if not page:
-        console().print(f"No runs in project {escape(project_name)!r} match.", highlight=False)
+        console().print(f"No runs in project {escape(repr(project_name))} match.", highlight=False)
         return
     out = console()
     out.print(_runs_table(page, project_name, out.width))
@@ -108,8 +112,12 @@ def _runs_table(runs: Sequence[Run], project: str, width: int) -> Table:
         if needed <= room:
             room -= needed
             extra.append((section, key))
-            table.add_column(escape(key), justify="right" if section == "metrics" else "left",
-                             style="cyan" if section == "metrics" else "magenta", overflow="fold")
+            table.add_column(
+                escape(key),
+                justify="right" if section == "metrics" else "left",
+                style="cyan" if section == "metrics" else "magenta",
+                overflow="fold",
+            )
     for run in runs:
         table.add_row(
             run_cell(run),
@@ -192,11 +200,13 @@ def compare(
         for section, rows in sections.items()
     }
     if as_json:
-        print_json({
-            "runs": [{"id": r.id, "name": r.name, "status": r.status.value} for r in runs],
-            **sections,
-            "differences": differing,
-        })
+        print_json(
+            {
+                "runs": [{"id": r.id, "name": r.name, "status": r.status.value} for r in runs],
+                **sections,
+                "differences": differing,
+            }
+        )
         return
     table = Table(title="Run comparison (differences in bold yellow)", title_justify="left")
     table.add_column("", no_wrap=True)

@@ -110,7 +110,20 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> str | None:
-    """Migrate the schema to :data:`HEAD_REVISION`; return the revision it had before."""
+    """Migrate the schema to :data:`HEAD_REVISION`; return the revision it had before.
+
+    On SQLite the migration runs under a file lock beside the database, on PostgreSQL under an
+    advisory lock, so concurrent upgrades (two processes opening an empty store) are safe.
+    """
+    if engine.dialect.name == "sqlite":
+        from filelock import FileLock
+
+        with FileLock((engine.url.database or "") + ".migrate.lock", timeout=120):
+            return _upgrade(engine)
+    return _upgrade(engine)
+
+
+def _upgrade(engine: Engine) -> str | None:
     before = current_revision(engine)
     if before == HEAD_REVISION:
         return before
@@ -132,14 +145,12 @@ def _ensure_schema(engine: Engine) -> None:
     revision = current_revision(engine)
     if revision == HEAD_REVISION:
         return
-    if engine.dialect.name == "sqlite":
-        from filelock import FileLock
-
-        db_path = engine.url.database or ""
-        with FileLock(db_path + ".migrate.lock", timeout=120):
-            upgrade(engine)
-        return
-    if revision is None:
+    if revision is not None and revision.isdigit() and int(revision) > int(HEAD_REVISION):
+        raise StoreError(
+            f"The database schema is at revision {revision}, newer than this modelyard knows ({HEAD_REVISION}): "
+            "upgrade modelyard (pip install -U modelyard)."
+        )
+    if engine.dialect.name == "sqlite" or revision is None:
         upgrade(engine)
         return
     raise SchemaOutdatedError(
