@@ -1,32 +1,4 @@
-"""The content-addressed blob store.
-
-Every artifact, dataset file, model file and pipeline output is stored once, as its raw bytes, under
-its BLAKE3 digest (64 lowercase hex characters)::
-
-    <root>/objects/ab/cdef0123...     first two hex characters as the directory, the other 62 as the name
-    <root>/objects/tmp/...            writes in flight (never mistaken for a blob)
-
-Raw bytes (no header, no compression) keep blobs inspectable with ordinary tools and let a local store
-materialise them as hardlinks. Storing the same content twice stores it once.
-
-The root is a URL handled through fsspec (``s3://``, ``gs://``, ``memory://``, ...) or a local path
-(plain or ``file://``). Local stores use plain ``os`` calls so that writes can be made durable: a blob is
-written to a temp file in ``objects/tmp/`` while it is hashed, fsynced, renamed into place, and its
-directory is fsynced. A name under ``objects/`` therefore only ever holds complete, durable bytes, which is
-what lets a later write of the same content trust it and skip the copy.
-
-Durability may be batched: ``put_*(..., sync=False)`` leaves the new blob in ``objects/tmp/`` and
-:meth:`BlobStore.sync` fsyncs every pending blob, renames them into place and fsyncs their directories
-once. A pending blob is readable through the same :class:`BlobStore` object but nowhere else, so a
-caller **must call** :meth:`BlobStore.sync` **before it commits any row or manifest that references the
-blob**; forgetting it shows up at once as a missing blob, never as a silent durability gap.
-
-Reads are verified: :meth:`BlobStore.open` hashes while reading and raises
-:class:`~modelyard.errors.BlobCorruptedError` before handing out the last bytes of a blob whose content
-does not match its digest, so corrupted bytes are never returned as a complete read.
-
-``fsspec`` is imported only when a remote store is created: ``import modelyard.blobs`` stays light.
-"""
+"""The blob store: atomic, deduplicated, durable writes over a local directory or fsspec."""
 
 from __future__ import annotations
 
@@ -41,35 +13,31 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
-
-import blake3
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import (
-    BlobCorruptedError,
-    BlobNotFoundError,
     InvalidInputError,
     StoreError,
 )
 
 if TYPE_CHECKING:
-    from _typeshed import StrPath, WriteableBuffer
+    from _typeshed import StrPath
+
+from modelyard.blobs._hashing import (
+    CHUNK_SIZE,
+    BlobInfo,
+    ReadableBinary,
+    check_digest,
+    copy_hashed,
+    hash_bytes,
+    hash_file,
+)
+from modelyard.blobs._reader import BlobReader, changed_error, corrupted_error, not_found_error
 
 __all__ = [
-    "BlobInfo",
-    "BlobReader",
     "BlobStore",
-    "CHUNK_SIZE",
-    "ReadableBinary",
-    "check_digest",
-    "hash_bytes",
-    "hash_file",
 ]
 
-CHUNK_SIZE = 1 << 20
-"""Bytes read, hashed and written at a time: large files are streamed, never held in memory."""
-
-_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _SHARD_RE = re.compile(r"[0-9a-f]{2}")
 _REST_RE = re.compile(r"[0-9a-f]{62}")
 
@@ -80,178 +48,6 @@ _ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfs
 
 # Where each object store's `pip install` extra lives, for the error raised when it is missing.
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
-
-
-class BlobInfo(NamedTuple):
-    """The identity of a blob: its BLAKE3 digest and its size in bytes."""
-
-    digest: str
-    size: int
-
-
-class ReadableBinary(Protocol):
-    """A binary stream :meth:`BlobStore.put_stream` can read: anything with ``read(size) -> bytes``."""
-
-    def read(self, size: int, /) -> bytes:
-        """Return up to ``size`` bytes; an empty result means the end of the stream."""
-        ...
-
-
-def check_digest(digest: str) -> str:
-    """Return ``digest`` if it is a blob digest (exactly 64 lowercase hex characters).
-
-    Every path or key is built from a checked digest, so a digest can never reach outside the store.
-
-    Raises:
-        InvalidInputError: ``digest`` is not 64 lowercase hexadecimal characters.
-    """
-    if isinstance(digest, str) and _DIGEST_RE.fullmatch(digest):
-        return digest
-    shown = repr(digest) if len(repr(digest)) <= 80 else repr(digest)[:77] + "..."
-    raise InvalidInputError(
-        f"invalid blob digest {shown}: expected 64 lowercase hexadecimal characters (a BLAKE3 digest)"
-    )
-
-
-def hash_bytes(data: bytes | bytearray | memoryview) -> BlobInfo:
-    """Return the digest and size ``data`` would have as a blob."""
-    view = memoryview(data)
-    return BlobInfo(blake3.blake3(view).hexdigest(), view.nbytes)
-
-
-def hash_file(path: StrPath) -> BlobInfo:
-    """Return the digest and size the file at ``path`` would have as a blob, reading it in chunks.
-
-    Raises:
-        OSError: the file cannot be read.
-    """
-    with open(path, "rb") as src:
-        return _copy(src, None, os.fstat(src.fileno()).st_size)
-
-
-def _copy(src: ReadableBinary, write: Callable[[memoryview], object] | None, size_hint: int | None = None) -> BlobInfo:
-    """Stream ``src`` to its end through the hasher, passing each chunk to ``write`` if given.
-
-    ``size_hint`` (the expected size, if known) keeps small copies from allocating a whole chunk.
-    """
-    hasher = blake3.blake3()
-    size = 0
-    buffer = bytearray(CHUNK_SIZE if size_hint is None else max(1, min(CHUNK_SIZE, size_hint + 1)))
-    view = memoryview(buffer)
-    readinto = getattr(src, "readinto", None)
-    while True:
-        if readinto is not None:
-            n = readinto(view)
-            if n is None:
-                raise InvalidInputError("cannot store a non-blocking stream that has no data ready")
-            chunk = view[:n]
-        else:
-            data = src.read(CHUNK_SIZE)
-            if isinstance(cast(object, data), str):
-                raise InvalidInputError("cannot store a text stream: open the file in binary mode")
-            n = len(data)
-            chunk = memoryview(data)
-        if not n:
-            return BlobInfo(hasher.hexdigest(), size)
-        hasher.update(chunk)
-        if write is not None:
-            write(chunk)
-        size += n
-
-
-def _corrupted(digest: str, detail: str) -> BlobCorruptedError:
-    return BlobCorruptedError(
-        f"blob {digest} is corrupted: the stored bytes do not match their digest ({detail}). "
-        "Store the original file again after deleting the corrupted blob, or restore it from a remote copy."
-    )
-
-
-def _changed(path: str | None) -> StoreError:
-    return StoreError(f"{path} changed while it was being stored: store it again once it is complete")
-
-
-def _not_found(digest: str) -> BlobNotFoundError:
-    return BlobNotFoundError(f"no blob with digest {digest} in the blob store")
-
-
-class _VerifyingStream(io.RawIOBase):
-    """A raw stream over a blob's stored bytes that hashes them and checks them at the last byte."""
-
-    def __init__(self, raw: Any, digest: str, size: int) -> None:
-        super().__init__()
-        self._raw = raw
-        self._digest = digest
-        self._size = size
-        self._count = 0
-        self._hasher = blake3.blake3()
-        self._verified = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer, /) -> int:
-        view = memoryview(buffer).cast("B")
-        # Never read past the size seen at open: the hash covers exactly those bytes.
-        want = min(view.nbytes, self._size - self._count)
-        n = (self._raw.readinto(view[:want]) or 0) if want else 0
-        if want and not n:
-            raise self._truncated()
-        self._consume(view[:n])
-        return int(n)
-
-    def readall(self) -> bytes:
-        # Reading the rest in one call avoids a copy through a buffer: one large read, one bytes object.
-        parts = []
-        while self._count < self._size:
-            data = self._raw.read(self._size - self._count)
-            if not data:
-                raise self._truncated()
-            self._consume(memoryview(data))
-            parts.append(data)
-        self._consume(memoryview(b""))  # an empty blob is checked too
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def _consume(self, chunk: memoryview) -> None:
-        self._hasher.update(chunk)
-        self._count += chunk.nbytes
-        if self._count == self._size and not self._verified:
-            # Checked before the last chunk is handed out, so a reader that stops after exactly
-            # `size` bytes still never gets a complete read of corrupted bytes.
-            actual = self._hasher.hexdigest()
-            if actual != self._digest:
-                raise _corrupted(self._digest, f"their BLAKE3 digest is {actual}")
-            self._verified = True
-
-    def _truncated(self) -> BlobCorruptedError:
-        return _corrupted(self._digest, f"it ends after {self._count} of {self._size} bytes")
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._raw.close()
-            finally:
-                super().close()
-
-
-class BlobReader(io.BufferedReader):
-    """A buffered binary reader over one blob that verifies the blob's digest as it is read.
-
-    Corruption (bytes that hash to another digest, or a size that changed) raises
-    :class:`~modelyard.errors.BlobCorruptedError` no later than the read that would return the
-    blob's last bytes. A consumer that streams a blob elsewhere must therefore read it to the end
-    before trusting what it has written. The reader is not seekable: use
-    :meth:`BlobStore.get_file` for random access.
-
-    Attributes:
-        digest: The blob's digest.
-        size: The blob's size in bytes.
-    """
-
-    def __init__(self, raw: Any, digest: str, size: int) -> None:
-        """Wrap ``raw`` (an open binary file over the stored bytes, of ``size`` bytes)."""
-        super().__init__(_VerifyingStream(raw, digest, size), buffer_size=CHUNK_SIZE)
-        self.digest = digest
-        self.size = size
 
 
 class BlobStore:
@@ -353,7 +149,7 @@ class BlobStore:
             before = os.fstat(src.fileno())
             if self.is_local:
                 return self._put_local(src, sync, before.st_size)
-            info = _copy(src, None, before.st_size)
+            info = copy_hashed(src, None, before.st_size)
             # An object store writes the final key directly from the file, so a change between hashing
             # and uploading would store other bytes under this digest: check it did not change.
             self._put_remote(info, path=os.fspath(path), guard=lambda: _unchanged(before, os.stat(path)))
@@ -386,7 +182,7 @@ class BlobStore:
         with tempfile.TemporaryDirectory(prefix="modelyard-blob-") as spool_dir:
             spool = os.path.join(spool_dir, "blob")
             with open(spool, "wb") as out:
-                info = _copy(fileobj, out.write)
+                info = copy_hashed(fileobj, out.write)
             self._put_remote(info, path=spool)
         return info
 
@@ -472,7 +268,7 @@ class BlobStore:
         try:
             return int(self._fs.size(self._remote_key(digest)))
         except FileNotFoundError as exc:
-            raise _not_found(digest) from exc
+            raise not_found_error(digest) from exc
 
     def open(self, digest: str) -> BlobReader:
         """Open the blob ``digest`` for reading, verifying it against its digest as it is read.
@@ -493,7 +289,7 @@ class BlobStore:
         try:
             raw = self._fs.open(key, "rb")
         except FileNotFoundError as exc:
-            raise _not_found(digest) from exc
+            raise not_found_error(digest) from exc
         size = getattr(raw, "size", None)
         return BlobReader(raw, digest, int(size if size is not None else self._fs.size(key)))
 
@@ -548,7 +344,7 @@ class BlobStore:
         try:
             if not (link and self.is_local and self._link_verified(digest, tmp)):
                 with self.open(digest) as reader, open(tmp, "xb") as out:
-                    _copy(reader, out.write, reader.size)
+                    copy_hashed(reader, out.write, reader.size)
             os.replace(tmp, dst_path)
             # Renaming a hardlink over another link to the same blob does nothing and leaves it behind.
             _remove_quietly(tmp)
@@ -603,7 +399,7 @@ class BlobStore:
                 except OSError as exc:
                     raise self._write_error(exc) from exc
         if not found and not missing_ok:
-            raise _not_found(digest)
+            raise not_found_error(digest)
 
     # -- local internals -------------------------------------------------------------------------
 
@@ -658,7 +454,7 @@ class BlobStore:
                     except OSError as exc:
                         raise self._write_error(exc) from exc
 
-                info = _copy(src, write, size_hint)
+                info = copy_hashed(src, write, size_hint)
                 # Content already stored needs no fsync: its temp file is about to be dropped.
                 fsynced = sync and not _has_size(self._local_path(info.digest), info.size)
                 try:
@@ -724,12 +520,12 @@ class BlobStore:
             try:
                 os.link(source, tmp)
             except FileNotFoundError as exc:
-                raise _not_found(digest) from exc
+                raise not_found_error(digest) from exc
             except OSError:
                 return False  # another device, or a filesystem without hardlinks: copy instead
         actual = hash_file(tmp)
         if actual.digest != digest:
-            raise _corrupted(digest, f"their BLAKE3 digest is {actual.digest}")
+            raise corrupted_error(digest, f"their BLAKE3 digest is {actual.digest}")
         return True
 
     def _sync_objects_dir(self, shards: set[str]) -> None:
@@ -751,7 +547,7 @@ class BlobStore:
                 # sync() may have renamed it into place meanwhile.
                 return io.FileIO(final if tmp is None else tmp, "rb")
             except FileNotFoundError as exc:
-                raise _not_found(digest) from exc
+                raise not_found_error(digest) from exc
 
     def _iter_local(self) -> Iterator[tuple[str, float]]:
         try:
@@ -801,7 +597,7 @@ class BlobStore:
                     fs.pipe_file(final, data)
                 if guard is not None and not guard():
                     fs.rm_file(final)
-                    raise _changed(path)
+                    raise changed_error(path)
                 return
             tmp = f"{self._tmp}/{secrets.token_hex(16)}.tmp"
             try:
@@ -809,9 +605,9 @@ class BlobStore:
                     open(path, "rb") if path is not None else io.BytesIO(data or b"") as src,
                     fs.open(tmp, "wb") as out,
                 ):
-                    written = _copy(src, out.write, info.size)
+                    written = copy_hashed(src, out.write, info.size)
                 if written != info:
-                    raise _changed(path)
+                    raise changed_error(path)
                 fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
                 fs.mv(tmp, final)
             except BaseException:
