@@ -31,6 +31,7 @@ SIDE_SCRIPTS = {
     "mlflow": (MLFLOW_PY, BENCH_DIR / "mlflow_side.py"),
 }
 
+
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -75,9 +76,7 @@ def run_side(tool: str, args: list[str], timeout: float = 900.0) -> dict:
     cmd = [str(py), str(script), *args]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, env=tool_env(), cwd="/tmp"
-        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=tool_env(), cwd="/tmp")
     except subprocess.TimeoutExpired as e:
         raise SideError(f"{tool} {' '.join(args)}: timed out after {timeout:.0f}s") from e
     wall = time.perf_counter() - t0
@@ -127,11 +126,7 @@ SEARCH_LIMIT = 100
 
 def expected_search(n: int) -> list[tuple[float, str]]:
     """(m2, run name) of the runs the search must return, best first (ties by name)."""
-    rows = [
-        (m["m2"], f"r{i}")
-        for i, p, m in search_dataset(n)
-        if m["m0"] > 0.5 and p["p1"] == "3"
-    ]
+    rows = [(m["m2"], f"r{i}") for i, p, m in search_dataset(n) if m["m0"] > 0.5 and p["p1"] == "3"]
     rows.sort(key=lambda r: -r[0])
     return rows[:SEARCH_LIMIT]
 
@@ -147,7 +142,7 @@ def check_search_result(n: int, got: list[tuple[str, dict, dict]]) -> tuple[bool
             problems.append(f"{name} does not match the filter")
             break
     m2 = [float(m.get("m2", float("nan"))) for _, _, m in got]
-    if any(a < b for a, b in zip(m2, m2[1:])):
+    if any(a < b for a, b in zip(m2, m2[1:], strict=False)):
         problems.append("not ordered by m2 desc")
     if {name for name, _, _ in got} != {name for _, name in exp}:
         problems.append("wrong set of runs")
@@ -164,8 +159,7 @@ def conc_spawn(script: str, tmp: Path, procs: int, points: int, timeout: float =
     t_spawn = time.time()
     children = []
     for i in range(procs):
-        cmd = [sys.executable, script, "conc-worker", "--tmp", str(tmp), "--idx", str(i),
-               "--points", str(points)]
+        cmd = [sys.executable, script, "conc-worker", "--tmp", str(tmp), "--idx", str(i), "--points", str(points)]
         out = open(tmp / f"worker-{i}.out", "w+")
         err = open(tmp / f"worker-{i}.err", "w+")
         children.append((subprocess.Popen(cmd, stdout=out, stderr=err, cwd=tmp), out, err))
@@ -201,7 +195,9 @@ def conc_spawn(script: str, tmp: Path, procs: int, points: int, timeout: float =
     t_end = time.time()
     starts = [r["t_start"] for r in results if "t_start" in r]
     ends = [r["t_end"] for r in results if "t_end" in r]
+    ends_after_log = [r["t_end"] - r["t_logged"] for r in results if "t_end" in r and "t_logged" in r]
     return {
+        "max_run_end_s": max(ends_after_log) if ends_after_log else None,
         "workers": results,
         "spawn_to_end_s": t_end - t_spawn,
         "go_to_end_s": t_end - t_go,
@@ -277,10 +273,10 @@ def table(rows: list[Row]) -> str:
     cells = [HEADERS] + [r.cells() for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(HEADERS))]
     sep = "  "
-    lines = [sep.join(c.ljust(w) for c, w in zip(cells[0], widths)).rstrip()]
+    lines = [sep.join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True)).rstrip()]
     lines.append(sep.join("-" * w for w in widths))
     for c in cells[1:]:
-        lines.append(sep.join(x.ljust(w) for x, w in zip(c, widths)).rstrip())
+        lines.append(sep.join(x.ljust(w) for x, w in zip(c, widths, strict=True)).rstrip())
     notes = [(r.name, n) for r in rows for n in r.notes]
     if notes:
         lines.append("")

@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 
 def describe(r: dict) -> tuple[float | None, str, list[str]]:
     notes = []
     rate = r["total_points"] / r["log_wall_s"] if r.get("log_wall_s") else None
-    text = (f"{C.fmt(rate, 'pts/s')} in {r['log_wall_s']:.2f} s" if rate else "no timing")
+    text = f"{C.fmt(rate, 'pts/s')} in {r['log_wall_s']:.2f} s" if rate else "no timing"
     text += f", {r['stored_points']:,}/{r['total_points']:,} pts"
     if r["errors"]:
         text += f", {len(r['errors'])} errored"
@@ -32,15 +32,19 @@ def describe(r: dict) -> tuple[float | None, str, list[str]]:
 
 def run(quick: bool) -> list[C.Row]:
     procs, points = 8, (2_000 if quick else 10_000)
-    row = C.Row(f"concurrency ({procs} procs x {points:,} pts)", "pts/s", higher_is_better=True,
-                target="all points, no errors")
+    row = C.Row(
+        f"concurrency ({procs} procs x {points:,} pts)", "pts/s", higher_is_better=True, target="all points, no errors"
+    )
     args = ["conc", "--procs", str(procs), "--points", str(points)]
     my = None
     try:
         my = C.run_side("modelyard", args, timeout=1800)
         row.my, row.my_text, notes = describe(my)
         row.notes += [f"modelyard {n}" for n in notes]
-        C.log(f"modelyard conc: {row.my_text}; counts {my['counts']}")
+        C.log(
+            f"modelyard conc: {row.my_text}; counts {my['counts']}; slowest run end (final flush) "
+            f"{my['max_run_end_s'] or 0:.2f} s"
+        )
     except C.SideError as e:
         row.notes.append(f"modelyard: {e}")
     try:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 
 def wall_ms(cmd: list[str], reps: int) -> tuple[float | None, str]:
@@ -35,8 +35,7 @@ def run(quick: bool) -> list[C.Row]:
     reps = 3 if quick else 5
     rows = []
 
-    imp = C.Row("import time (python -c import)", "ms", higher_is_better=False,
-                target="< 150 ms")
+    imp = C.Row("import time (python -c import)", "ms", higher_is_better=False, target="< 150 ms")
     imp.my, err = wall_ms([str(C.MODELYARD_PY), "-c", "import modelyard"], reps)
     if err:
         imp.notes.append(err)
@@ -45,17 +44,20 @@ def run(quick: bool) -> list[C.Row]:
         imp.notes.append(err)
     base, _ = wall_ms([str(C.MODELYARD_PY), "-c", "pass"], reps)
     if base is not None:
-        imp.notes.append(f"bare interpreter start-up `python -c pass`: {base:.1f} ms "
-                         "(included in both figures)")
+        imp.notes.append(f"bare interpreter start-up `python -c pass`: {base:.1f} ms (included in both figures)")
     imp.passed = imp.my is not None and imp.my < 150
     try:
         chk = C.run_side("modelyard", ["import-check"], timeout=120)
         if not chk.get("has_api"):
-            imp.notes.append("`import modelyard` has no start_run/log_metric/Client yet: "
-                             "the figure is for an incomplete package")
+            imp.notes.append(
+                "`import modelyard` has no start_run/log_metric/Client yet: the figure is for an incomplete package"
+            )
         if chk["imported"]:
-            imp.notes.append("`import modelyard` pulls in " + ", ".join(chk["imported"])
-                             + " (DESIGN: no pandas/SQLAlchemy/pydantic at import)")
+            imp.notes.append(
+                "`import modelyard` pulls in "
+                + ", ".join(chk["imported"])
+                + " (DESIGN: no pandas/SQLAlchemy/pydantic at import)"
+            )
     except C.SideError as e:
         imp.notes.append(f"import check: {str(e).splitlines()[0]}")
     rows.append(imp)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 TARGET_MS = 50.0
 
@@ -24,17 +24,17 @@ TARGET_MS = 50.0
 def run(quick: bool) -> list[C.Row]:
     n = 1_000 if quick else 10_000
     reps = ["--reps", "20", "--warmup", "2"]
-    row = C.Row(f"search_runs median ({n:,} runs)", "ms", higher_is_better=False,
-                target=f"< {TARGET_MS:.0f} ms")
-    setup = C.Row("  (set-up: create runs, 10 params + 10 metrics each)", "runs/s",
-                  higher_is_better=True)
+    row = C.Row(f"search_runs median ({n:,} runs)", "ms", higher_is_better=False, target=f"< {TARGET_MS:.0f} ms")
+    setup = C.Row("  (set-up: create runs, 10 params + 10 metrics each)", "runs/s", higher_is_better=True)
     my = ml = None
     try:
         my = C.run_side("modelyard", ["search", "--runs", str(n), *reps], timeout=3600)
         row.my, setup.my = my["median_ms"], my["setup_runs_s"]
-        C.log(f"modelyard search: {my['runs']:,} runs set up in {my['setup_s']:.1f}s; "
-              f"median {my['median_ms']:.2f} ms (min {my['min_ms']:.2f}, max {my['max_ms']:.2f}), "
-              f"{my['results']} results, correct={my['correct']}")
+        C.log(
+            f"modelyard search: {my['runs']:,} runs set up in {my['setup_s']:.1f}s; "
+            f"median {my['median_ms']:.2f} ms (min {my['min_ms']:.2f}, max {my['max_ms']:.2f}), "
+            f"{my['results']} results, correct={my['correct']}"
+        )
         if not my["correct"]:
             row.notes.append(f"modelyard result wrong: {my['problem']}")
     except C.SideError as e:
@@ -45,9 +45,11 @@ def run(quick: bool) -> list[C.Row]:
         if ml["runs"] != n:
             row.ml_text = f"{C.fmt(ml['median_ms'], 'ms')} ({ml['runs']:,} runs)"
             setup.ml_text = f"{C.fmt(ml['setup_runs_s'], 'runs/s')} ({ml['runs']:,} runs)"
-        C.log(f"mlflow search: {ml['runs']:,} runs set up in {ml['setup_s']:.1f}s; "
-              f"median {ml['median_ms']:.2f} ms (min {ml['min_ms']:.2f}, max {ml['max_ms']:.2f}), "
-              f"{ml['results']} results, correct={ml['correct']}")
+        C.log(
+            f"mlflow search: {ml['runs']:,} runs set up in {ml['setup_s']:.1f}s; "
+            f"median {ml['median_ms']:.2f} ms (min {ml['min_ms']:.2f}, max {ml['max_ms']:.2f}), "
+            f"{ml['results']} results, correct={ml['correct']}"
+        )
         if ml["note"]:
             row.notes.append(ml["note"] + " (its latency is over fewer runs than modelyard's)")
         if not ml["correct"]:

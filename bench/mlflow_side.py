@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 
 def setup_store(tmp: Path):
@@ -65,18 +65,22 @@ def cmd_log_metric(a) -> dict:
         r = client.create_run(exp_id, run_name="batch")
         rid = r.info.run_id
         for s in range(0, a.batch_points, a.batch_size):
-            batch = [Metric("loss", values[i], ts, i)
-                     for i in range(s, min(s + a.batch_size, a.batch_points))]
+            batch = [Metric("loss", values[i], ts, i) for i in range(s, min(s + a.batch_size, a.batch_points))]
             client.log_batch(rid, metrics=batch)
         client.set_terminated(rid)
         t_batch = time.perf_counter() - t0
         n_batch = len(client.get_metric_history(rid, "loss"))
         return {
             "version": version(),
-            "calls": a.calls, "call_s": t_call, "call_pts_s": a.calls / t_call,
+            "calls": a.calls,
+            "call_s": t_call,
+            "call_pts_s": a.calls / t_call,
             "call_stored": n_call,
-            "batch_points": a.batch_points, "batch_size": a.batch_size, "batch_s": t_batch,
-            "batch_pts_s": a.batch_points / t_batch, "batch_stored": n_batch,
+            "batch_points": a.batch_points,
+            "batch_size": a.batch_size,
+            "batch_s": t_batch,
+            "batch_pts_s": a.batch_points / t_batch,
+            "batch_stored": n_batch,
         }
     finally:
         C.rm_tmp(tmp)
@@ -101,8 +105,10 @@ def cmd_search(a) -> dict:
             if i == probe and target > a.fallback_runs:
                 est = (time.perf_counter() - t0) / probe * target
                 if est > a.max_setup_s:
-                    note = (f"MLflow setup of {target:,} runs estimated at {est:,.0f}s "
-                            f"(> {a.max_setup_s:.0f}s): used {a.fallback_runs:,} runs")
+                    note = (
+                        f"MLflow setup of {target:,} runs estimated at {est:,.0f}s "
+                        f"(> {a.max_setup_s:.0f}s): used {a.fallback_runs:,} runs"
+                    )
                     target = a.fallback_runs
             if i >= target:
                 break
@@ -119,8 +125,10 @@ def cmd_search(a) -> dict:
 
         def query():
             return client.search_runs(
-                experiment_ids=[exp_id], filter_string=C.SEARCH_FILTER,
-                order_by=["metrics.m2 DESC"], max_results=C.SEARCH_LIMIT,
+                experiment_ids=[exp_id],
+                filter_string=C.SEARCH_FILTER,
+                order_by=["metrics.m2 DESC"],
+                max_results=C.SEARCH_LIMIT,
             )
 
         for _ in range(a.warmup):
@@ -133,10 +141,17 @@ def cmd_search(a) -> dict:
         got = [(r.info.run_name, r.data.params, r.data.metrics) for r in res]
         ok, problem = C.check_search_result(created, got)
         return {
-            "version": version(), "runs": created, "note": note,
-            "setup_s": setup_s, "setup_runs_s": created / setup_s,
-            "median_ms": C.median(times), "min_ms": min(times), "max_ms": max(times),
-            "results": len(got), "correct": ok, "problem": problem,
+            "version": version(),
+            "runs": created,
+            "note": note,
+            "setup_s": setup_s,
+            "setup_runs_s": created / setup_s,
+            "median_ms": C.median(times),
+            "min_ms": min(times),
+            "max_ms": max(times),
+            "results": len(got),
+            "correct": ok,
+            "problem": problem,
         }
     finally:
         C.rm_tmp(tmp)
@@ -163,15 +178,21 @@ def cmd_conc(a) -> dict:
                     verify_error = C.short_error(e)
             counts.append(w.get("stored", 0))
         errors = [f"worker {w['idx']}: {w['error']}" for w in res["workers"] if w.get("error")]
-        all_present = all(w.get("stored") == a.points and w.get("steps_ok")
-                          for w in res["workers"])
+        all_present = all(w.get("stored") == a.points and w.get("steps_ok") for w in res["workers"])
         return {
-            "version": version(), "procs": a.procs, "points": a.points,
-            "total_points": a.procs * a.points, "stored_points": sum(counts),
-            "counts": counts, "errors": errors, "verify_error": verify_error,
+            "version": version(),
+            "procs": a.procs,
+            "points": a.points,
+            "total_points": a.procs * a.points,
+            "stored_points": sum(counts),
+            "counts": counts,
+            "errors": errors,
+            "verify_error": verify_error,
             "all_present": all_present and not errors,
-            "log_wall_s": res["log_wall_s"], "go_to_end_s": res["go_to_end_s"],
+            "log_wall_s": res["log_wall_s"],
+            "go_to_end_s": res["go_to_end_s"],
             "spawn_to_end_s": res["spawn_to_end_s"],
+            "max_run_end_s": res["max_run_end_s"],
         }
     finally:
         C.rm_tmp(tmp)
@@ -192,9 +213,10 @@ def cmd_conc_worker(a) -> None:
         run = client.create_run(exp_id, run_name=f"w{a.idx}")
         rid = out["run_id"] = run.info.run_id
         ts = int(time.time() * 1000)
-        batches = [[Metric("loss", 1.0 / (i + 1), ts, i)
-                    for i in range(s, min(s + 1000, a.points))]
-                   for s in range(0, a.points, 1000)]
+        batches = [
+            [Metric("loss", 1.0 / (i + 1), ts, i) for i in range(s, min(s + 1000, a.points))]
+            for s in range(0, a.points, 1000)
+        ]
     except Exception as e:  # noqa: BLE001
         out["error"] = "setup: " + C.short_error(e)
         (tmp / f"ready-{a.idx}").write_text("1")
@@ -205,6 +227,7 @@ def cmd_conc_worker(a) -> None:
     try:
         for b in batches:
             client.log_batch(rid, metrics=b)
+        out["t_logged"] = time.time()
         client.set_terminated(rid)
     except Exception as e:  # noqa: BLE001
         out["error"] = C.short_error(e)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 PROJECT = "bench"
 
@@ -67,8 +67,12 @@ def cmd_log_metric(a) -> dict:
         hist = yard.Client().get_metric_history(run.id, "loss")
         steps_ok = [m.step for m in hist] == list(range(a.calls))
         return {
-            "version": version(), "calls": a.calls, "s": elapsed, "pts_s": a.calls / elapsed,
-            "stored": len(hist), "steps_ok": steps_ok,
+            "version": version(),
+            "calls": a.calls,
+            "s": elapsed,
+            "pts_s": a.calls / elapsed,
+            "stored": len(hist),
+            "steps_ok": steps_ok,
         }
     finally:
         C.rm_tmp(tmp)
@@ -92,8 +96,10 @@ def cmd_search(a) -> dict:
 
         def query():
             return client.search_runs(
-                project=PROJECT, filter=C.SEARCH_FILTER,
-                order_by=["metrics.m2 desc"], limit=C.SEARCH_LIMIT,
+                project=PROJECT,
+                filter=C.SEARCH_FILTER,
+                order_by=["metrics.m2 desc"],
+                limit=C.SEARCH_LIMIT,
             )
 
         for _ in range(a.warmup):
@@ -106,10 +112,17 @@ def cmd_search(a) -> dict:
         got = [(r.name, r.params, r.metrics) for r in res]
         ok, problem = C.check_search_result(a.runs, got)
         return {
-            "version": version(), "runs": a.runs, "note": "",
-            "setup_s": setup_s, "setup_runs_s": a.runs / setup_s,
-            "median_ms": C.median(times), "min_ms": min(times), "max_ms": max(times),
-            "results": len(got), "correct": ok, "problem": problem,
+            "version": version(),
+            "runs": a.runs,
+            "note": "",
+            "setup_s": setup_s,
+            "setup_runs_s": a.runs / setup_s,
+            "median_ms": C.median(times),
+            "min_ms": min(times),
+            "max_ms": max(times),
+            "results": len(got),
+            "correct": ok,
+            "problem": problem,
         }
     finally:
         C.rm_tmp(tmp)
@@ -142,15 +155,21 @@ def cmd_conc(a) -> dict:
                     verify_error = C.short_error(e)
             counts.append(w.get("stored", 0))
         errors = [f"worker {w['idx']}: {w['error']}" for w in res["workers"] if w.get("error")]
-        all_present = all(w.get("stored") == a.points and w.get("steps_ok")
-                          for w in res["workers"])
+        all_present = all(w.get("stored") == a.points and w.get("steps_ok") for w in res["workers"])
         return {
-            "version": version(), "procs": a.procs, "points": a.points,
-            "total_points": a.procs * a.points, "stored_points": sum(counts),
-            "counts": counts, "errors": errors, "verify_error": verify_error,
+            "version": version(),
+            "procs": a.procs,
+            "points": a.points,
+            "total_points": a.procs * a.points,
+            "stored_points": sum(counts),
+            "counts": counts,
+            "errors": errors,
+            "verify_error": verify_error,
             "all_present": all_present and not errors,
-            "log_wall_s": res["log_wall_s"], "go_to_end_s": res["go_to_end_s"],
+            "log_wall_s": res["log_wall_s"],
+            "go_to_end_s": res["go_to_end_s"],
             "spawn_to_end_s": res["spawn_to_end_s"],
+            "max_run_end_s": res["max_run_end_s"],
         }
     finally:
         C.rm_tmp(tmp)
@@ -169,6 +188,7 @@ def cmd_conc_worker(a) -> None:
             out["t_start"] = time.time()
             for i in range(a.points):
                 log_metric("loss", values[i], step=i)
+            out["t_logged"] = time.time()  # loop done; the run end below flushes
         out["t_end"] = time.time()  # after the run ended (final flush)
     except Exception as e:  # noqa: BLE001
         out["error"] = C.short_error(e)
@@ -184,11 +204,14 @@ def cmd_conc_worker(a) -> None:
 
 def cmd_import_check(a) -> dict:
     """Which heavy modules does `import modelyard` pull in? (DESIGN: none of these.)"""
-    import modelyard  # noqa: F401
+    import modelyard
 
     heavy = ["pandas", "sqlalchemy", "pydantic", "numpy", "typer", "rich", "fsspec", "alembic"]
-    return {"version": version(), "imported": [m for m in heavy if m in sys.modules],
-            "has_api": all(hasattr(modelyard, n) for n in ("start_run", "log_metric", "Client"))}
+    return {
+        "version": version(),
+        "imported": [m for m in heavy if m in sys.modules],
+        "has_api": all(hasattr(modelyard, n) for n in ("start_run", "log_metric", "Client")),
+    }
 
 
 def main() -> None:
@@ -212,8 +235,7 @@ def main() -> None:
     if a.cmd == "conc-worker":
         cmd_conc_worker(a)
         return
-    fn = {"log-metric": cmd_log_metric, "search": cmd_search, "conc": cmd_conc,
-          "import-check": cmd_import_check}[a.cmd]
+    fn = {"log-metric": cmd_log_metric, "search": cmd_search, "conc": cmd_conc, "import-check": cmd_import_check}[a.cmd]
     try:
         C.emit(fn(a))
     except Exception as e:  # noqa: BLE001

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
-import bench_concurrency  # noqa: E402
-import bench_import  # noqa: E402
-import bench_log_metric  # noqa: E402
-import bench_search  # noqa: E402
+import _common as C
+import bench_concurrency
+import bench_import
+import bench_log_metric
+import bench_search
 
 BENCHES = {
     "a": ("import / CLI start-up time", bench_import.run),
@@ -35,7 +35,10 @@ def pkg_version(py: Path, pkg: str) -> str:
     try:
         out = subprocess.run(
             [str(py), "-c", f"import importlib.metadata as m; print(m.version({pkg!r}))"],
-            capture_output=True, text=True, timeout=60, env=C.tool_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=C.tool_env(),
         )
         return out.stdout.strip() or "not installed"
     except (OSError, subprocess.TimeoutExpired):
@@ -54,8 +57,7 @@ def main() -> int:
         return 2
 
     header = [
-        f"modelyard {pkg_version(C.MODELYARD_PY, 'modelyard')} vs "
-        f"MLflow {pkg_version(C.MLFLOW_PY, 'mlflow')}",
+        f"modelyard {pkg_version(C.MODELYARD_PY, 'modelyard')} vs MLflow {pkg_version(C.MLFLOW_PY, 'mlflow')}",
         f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"{'quick' if args.quick else 'full'} run, {time.strftime('%Y-%m-%d %H:%M')}",
     ]

@@ -9,6 +9,11 @@ and dropped at the end. Without a reachable server they are skipped with the rea
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,25 +78,95 @@ def _truncate_postgres(url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """A real ``modelyard server`` subprocess on a free port."""
+
+    def __init__(self, root: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.blobs = root / "blobs"
+        self.log = (root / "server.log").open("w")
+        command = [
+            sys.executable, "-m", "modelyard", "server", "--host", "127.0.0.1", "--port", str(self.port),
+            "--store", str(root / "store"), "--blobs", str(self.blobs), *extra,
+        ]  # fmt: skip
+        full_env = {**os.environ, "MODELYARD_HOME": str(root / "home"), **(env or {})}
+        full_env.pop("MODELYARD_URI", None)
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+        self._wait()
+
+    def _wait(self) -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {(self.root / 'server.log').read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start in 60 s")
+
+    def output(self) -> str:
+        return (self.root / "server.log").read_text()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server (embedded SQLite store, auth off on loopback) shared by the HTTP contract tests."""
+    server = ServerProcess(tmp_path_factory.mktemp("server"), "--no-auth")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "http"])
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store URI: an embedded SQLite directory, or the session's PostgreSQL database (emptied)."""
+    """A store URI: embedded SQLite, the session's PostgreSQL database (emptied), or a real server."""
     if request.param == "sqlite":
         return str(tmp_path / "store")
+    if request.param == "http":
+        server: ServerProcess = request.getfixturevalue("http_server")
+        return server.url
     url: str = request.getfixturevalue("postgres_url")
     _truncate_postgres(url)
     return url
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings isolated in ``tmp_path`` (home and blobs), ignoring the caller's environment."""
+def settings(store_uri: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings isolated in ``tmp_path``; against the shared server, a project of the test's own."""
+    if store_uri.startswith("http"):
+        server: ServerProcess = request.getfixturevalue("http_server")
+        project = f"t{uuid.uuid4().hex[:12]}"
+        return Settings(home=tmp_path / "home", blobs=str(server.blobs), project=project)
     return Settings(home=tmp_path / "home", blobs=str(tmp_path / "blobs"), project="test")
 
 
 @pytest.fixture
 def client(store_uri: str, settings: Settings) -> Iterator[Client]:
-    """A client over each store (the backend contract runs against every one)."""
+    """A client over each backend (the backend contract runs against every one)."""
     c = Client(store_uri, settings=settings)
     try:
         yield c

@@ -14,16 +14,20 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 __all__ = [
+    "ApiToken",
     "ArtifactInfo",
     "AuditEvent",
     "GcReport",
+    "Membership",
     "Metric",
     "MetricBucket",
     "Page",
     "Project",
+    "Role",
     "Run",
     "RunPage",
     "RunStatus",
+    "User",
     "ms_to_datetime",
 ]
 
@@ -48,6 +52,30 @@ class RunStatus(StrEnum):
     def is_terminal(self) -> bool:
         """Whether the run has ended."""
         return self not in (RunStatus.RUNNING, RunStatus.PENDING)
+
+
+class Role(StrEnum):
+    """A user's role in a project; each role allows everything the roles below it allow.
+
+    ``viewer`` reads, ``editor`` also writes runs and artifacts, ``admin`` also manages the
+    project, its members and deletions. A global admin has ``admin`` in every project.
+    """
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order viewer < editor < admin."""
+        return _ROLE_ORDER.index(self.value)
+
+    def allows(self, needed: Role | str) -> bool:
+        """Whether this role may do what ``needed`` may (``Role.EDITOR.allows(Role.VIEWER)`` holds)."""
+        return self.rank >= Role(needed).rank
+
+
+_ROLE_ORDER = ("viewer", "editor", "admin")
 
 
 class _Entity(BaseModel):
@@ -155,6 +183,53 @@ class GcReport(_Entity):
     bytes_removed: int
     blobs_kept_recent: int
     """Unreferenced blobs younger than the grace period, left for uploads in flight."""
+
+
+class User(_Entity):
+    """A person or a service account (for CI) that signs in to a server.
+
+    The password hash never leaves the store; ``has_password`` says whether one is set.
+    """
+
+    id: int
+    name: str
+    is_admin: bool = False
+    """A global admin: ``admin`` in every project, and manages users."""
+    is_service_account: bool = False
+    """Authenticates with API tokens only (no password, no web sessions)."""
+    disabled: bool = False
+    """A disabled user cannot sign in; its tokens stop working until it is enabled again."""
+    has_password: bool = False
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+class ApiToken(_Entity):
+    """An API token's metadata; the secret is shown once, at creation, and only its hash is stored."""
+
+    id: int
+    user: str
+    name: str
+    prefix: str
+    """The first characters of the secret, to recognise a token without revealing it."""
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    """Updated at most once a minute."""
+    revoked_at: datetime | None = None
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        """Whether the token is neither revoked nor expired at ``now`` (default: the current time)."""
+        now = now or datetime.now(tz=UTC)
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Membership(_Entity):
+    """A user's role in one project."""
+
+    project: str
+    user: str
+    role: Role
 
 
 T = TypeVar("T")

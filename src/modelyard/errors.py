@@ -12,9 +12,12 @@ place, the CLI prints the message and exits 2), so the core never knows about HT
     │   ├── ProjectNotFoundError        "project_not_found"
     │   ├── RunNotFoundError            "run_not_found"
     │   ├── ArtifactNotFoundError       "artifact_not_found"
-    │   └── BlobNotFoundError           "blob_not_found"
+    │   ├── BlobNotFoundError           "blob_not_found"
+    │   ├── UserNotFoundError           "user_not_found"
+    │   └── TokenNotFoundError          "token_not_found"
     ├── ConflictError                   "conflict"            the object exists / is in the wrong state
-    ├── PermissionDeniedError           "permission_denied"
+    ├── AuthenticationError             "unauthenticated"     no valid credentials (password, token, session)
+    ├── PermissionDeniedError           "permission_denied"   authenticated, but the role does not allow it
     ├── IntegrityError                  "integrity_error"
     │   └── BlobCorruptedError          "blob_corrupted"      stored bytes do not match their digest
     ├── StoreError                      "store_error"         the store cannot be opened or written
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactNotFoundError",
+    "AuthenticationError",
     "BlobCorruptedError",
     "BlobNotFoundError",
     "ConflictError",
@@ -41,6 +45,8 @@ __all__ = [
     "RunNotFoundError",
     "SchemaOutdatedError",
     "StoreError",
+    "TokenNotFoundError",
+    "UserNotFoundError",
 ]
 
 
@@ -107,10 +113,31 @@ class BlobNotFoundError(NotFoundError):
     code = "blob_not_found"
 
 
+class UserNotFoundError(NotFoundError):
+    """No user has this name."""
+
+    code = "user_not_found"
+
+
+class TokenNotFoundError(NotFoundError):
+    """No API token has this id."""
+
+    code = "token_not_found"
+
+
 class ConflictError(ModelyardError):
     """The object already exists or is in a state that forbids the change."""
 
     code = "conflict"
+
+
+class AuthenticationError(ModelyardError):
+    """The credentials (password, API token, session or sign-in link) are missing or not valid.
+
+    Messages never say whether a user name exists.
+    """
+
+    code = "unauthenticated"
 
 
 class PermissionDeniedError(ModelyardError):

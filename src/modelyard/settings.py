@@ -52,6 +52,30 @@ class Settings(BaseSettings):
     gc_grace_seconds: int = Field(
         default=3600, ge=0, description="modelyard gc never removes blobs younger than this (uploads in flight)."
     )
+    token: str | None = Field(
+        default=None, description="API token the client sends to a modelyard server (http(s):// URIs)."
+    )
+    http_timeout: float = Field(default=60.0, gt=0, description="Seconds the HTTP client waits for a server reply.")
+    http_retries: int = Field(
+        default=5, ge=0, description="Retries of a request on connection errors, 429 and 503 (with backoff)."
+    )
+    auth: bool = Field(default=True, description="Server: require authentication (false only on a loopback address).")
+    allowed_hosts: str = Field(
+        default="localhost,127.0.0.1,::1,[::1],testserver",
+        description="Server: comma-separated Host header allow-list (DNS-rebinding protection); '*' allows any.",
+    )
+    cors_origins: str = Field(
+        default="", description="Server: comma-separated origins allowed by CORS (default: none)."
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 1024**3, gt=0, description="Server: largest artifact upload accepted (413 above it)."
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024**2, gt=0, description="Server: largest JSON request body accepted (413 above it)."
+    )
+    max_concurrent_requests: int = Field(
+        default=256, gt=0, description="Server: requests handled at once; beyond it, 503 with Retry-After."
+    )
 
     def location(self, uri: str | None = None) -> StoreLocation:
         """Resolve where metadata and blobs live for ``uri`` (default: :attr:`uri`, then :attr:`home`)."""

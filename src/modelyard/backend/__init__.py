@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelyard.errors import InvalidInputError
-
 if TYPE_CHECKING:
     from modelyard.backend.base import Backend
     from modelyard.settings import Settings
@@ -20,10 +18,9 @@ def open_backend(uri: str | None, settings: Settings) -> Backend:
     """Open the backend for ``uri`` (``None``: the settings' URI, then ``MODELYARD_HOME``)."""
     uri = uri or settings.uri
     if uri and uri.startswith(("http://", "https://")):
-        raise InvalidInputError(
-            f"{uri!r}: the HTTP backend is not available in this version; use a directory, "
-            "sqlite:///path.db or postgresql://..."
-        )
+        from modelyard.backend.http import HttpBackend
+
+        return HttpBackend(uri, settings)
     from modelyard.backend.local import LocalBackend
 
     return LocalBackend(settings.location(uri), settings)

@@ -12,15 +12,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelyard.entities import (
+    ApiToken,
     ArtifactInfo,
     AuditEvent,
     GcReport,
+    Membership,
     Metric,
     MetricBucket,
     Project,
+    Role,
     Run,
     RunPage,
     RunStatus,
+    User,
 )
 from modelyard.types import MetricPoint
 
@@ -133,6 +137,45 @@ class Backend(Protocol):
 
     def gc(self, *, dry_run: bool = True, grace_seconds: int | None = None) -> GcReport:
         """Remove unreferenced blobs older than the grace period."""
+        ...
+
+    # accounts -----------------------------------------------------------------------------
+    def create_user(
+        self, name: str, password: str | None = None, *, admin: bool = False, service_account: bool = False
+    ) -> User:
+        """Create a user (a password) or a service account (API tokens only)."""
+        ...
+
+    def list_users(self) -> list[User]:
+        """Every user, by name."""
+        ...
+
+    def set_user_disabled(self, name: str, disabled: bool) -> User:
+        """Disable (signing it out everywhere) or enable a user."""
+        ...
+
+    def set_user_admin(self, name: str, admin: bool) -> User:
+        """Grant or take away global admin."""
+        ...
+
+    def set_role(self, name: str, project: str, role: Role | None) -> Membership | None:
+        """Give a user a role in a project; ``None`` removes it."""
+        ...
+
+    def list_members(self, project: str) -> list[Membership]:
+        """The users given a role in a project."""
+        ...
+
+    def create_token(self, user_name: str, name: str, expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+        """Create an API token; return it and its secret (shown once)."""
+        ...
+
+    def list_tokens(self, user_name: str | None = None) -> list[ApiToken]:
+        """API tokens (never their secrets) of one user or of everyone."""
+        ...
+
+    def revoke_token(self, token_id: int) -> ApiToken:
+        """Revoke an API token."""
         ...
 
     def close(self) -> None:

@@ -6,18 +6,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelyard.accounts import AccountService
 from modelyard.audit import Caller, local_caller
 from modelyard.blobs import BlobStore
 from modelyard.entities import (
+    ApiToken,
     ArtifactInfo,
     AuditEvent,
     GcReport,
+    Membership,
     Metric,
     MetricBucket,
     Project,
+    Role,
     Run,
     RunPage,
     RunStatus,
+    User,
 )
 from modelyard.settings import Settings, StoreLocation
 from modelyard.store.sql import SqlStore
@@ -37,7 +42,9 @@ class LocalBackend:
         self.settings = settings
         self.store = SqlStore.open(location.db_url, busy_timeout=settings.sqlite_busy_timeout)
         self.blobs = BlobStore(location.blobs_url)
-        self.tracking = TrackingService(self.store, self.blobs, caller or local_caller(settings.user))
+        caller = caller or local_caller(settings.user)
+        self.tracking = TrackingService(self.store, self.blobs, caller)
+        self.accounts = AccountService(self.store, caller)
 
     def create_project(self, name: str, description: str = "") -> Project:
         """Create a project."""
@@ -130,6 +137,45 @@ class LocalBackend:
         """Garbage-collect unreferenced blobs."""
         grace = self.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
         return self.tracking.gc(dry_run=dry_run, grace_seconds=grace)
+
+    # accounts -----------------------------------------------------------------------------
+    def create_user(
+        self, name: str, password: str | None = None, *, admin: bool = False, service_account: bool = False
+    ) -> User:
+        """Create a user or a service account."""
+        return self.accounts.create_user(name, password, admin=admin, service_account=service_account)
+
+    def list_users(self) -> list[User]:
+        """Every user."""
+        return self.accounts.list_users()
+
+    def set_user_disabled(self, name: str, disabled: bool) -> User:
+        """Disable or enable a user."""
+        return self.accounts.set_disabled(name, disabled)
+
+    def set_user_admin(self, name: str, admin: bool) -> User:
+        """Grant or take away global admin."""
+        return self.accounts.set_admin(name, admin)
+
+    def set_role(self, name: str, project: str, role: Role | str | None) -> Membership | None:
+        """Give a user a role in a project; ``None`` removes it."""
+        return self.accounts.set_role(name, project, role)
+
+    def list_members(self, project: str) -> list[Membership]:
+        """The users given a role in a project."""
+        return self.accounts.list_members(project)
+
+    def create_token(self, user_name: str, name: str, expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+        """Create an API token; return it and its secret (shown once)."""
+        return self.accounts.create_token(user_name, name, expires_in_days)
+
+    def list_tokens(self, user_name: str | None = None) -> list[ApiToken]:
+        """API tokens (never their secrets)."""
+        return self.accounts.list_tokens(user_name)
+
+    def revoke_token(self, token_id: int) -> ApiToken:
+        """Revoke an API token."""
+        return self.accounts.revoke_token(token_id)
 
     def close(self) -> None:
         """Release connections."""

@@ -37,6 +37,10 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "projects": ("modelyard.cli.projects", "List and create projects."),
     "runs": ("modelyard.cli.runs", "List, show, compare, delete and restore runs."),
     "gc": ("modelyard.cli.gc", "Remove blobs that nothing references any more."),
+    "users": ("modelyard.cli.users", "Create, list and disable users; give them roles in projects."),
+    "tokens": ("modelyard.cli.tokens", "Create, list and revoke API tokens."),
+    "audit": ("modelyard.cli.audit", "Read the append-only audit log."),
+    "server": ("modelyard.cli.server", "Serve the REST API (auth, roles, audit) with uvicorn."),
 }
 
 

@@ -25,7 +25,7 @@ from modelyard.entities import (
     RunPage,
     RunStatus,
 )
-from modelyard.errors import ArtifactNotFoundError, ConflictError, InvalidInputError, NotFoundError
+from modelyard.errors import ConflictError, InvalidInputError, NotFoundError
 from modelyard.names import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
@@ -36,6 +36,7 @@ from modelyard.names import (
     validate_run_name,
 )
 from modelyard.search import parse_filter, parse_order_by
+from modelyard.tracking._downloads import download_plan
 from modelyard.tracking._naming import random_run_name
 from modelyard.types import MetricPoint
 
@@ -349,21 +350,11 @@ class TrackingService:
 
         Returns the local path of the file or directory.
         """
-        found = self.list_artifacts(run_id, path)
-        if not found:
-            raise ArtifactNotFoundError(
-                f"Run {run_id} has no artifact {path!r}; list them with `modelyard runs show {run_id}`."
-            )
-        dst = Path(dst)
-        dst.mkdir(parents=True, exist_ok=True)
-        base = validate_artifact_path(path) if path else ""
-        # Keep the name of the file or directory asked for, relative to its parent.
-        strip = base.rsplit("/", 1)[0] + "/" if "/" in base else ""
-        for info in found:
-            target = dst / info.path.removeprefix(strip)
+        pairs, result = download_plan(run_id, path, self.list_artifacts(run_id, path), Path(dst))
+        for info, target in pairs:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.blobs.get_file(info.digest, target)
-        return dst / base.removeprefix(strip) if base else dst
+        return result
 
     # audit and maintenance ----------------------------------------------------------------
     def list_audit(self, **filters: Any) -> list[AuditEvent]:

@@ -23,6 +23,52 @@ from modelyard.types import MetricPoint
 __all__ = ["MetricRows"]
 
 RAW_LIMIT = 50_000
+
+# Plain SQL (identical on SQLite and PostgreSQL): built once, these run for every series of every
+# batch. In SET, ``metric_series.*`` is the row before the update, ``excluded.*`` the new values.
+_NEWER = (
+    "excluded.step > metric_series.step OR "
+    '(excluded.step = metric_series.step AND excluded."timestamp" >= metric_series."timestamp")'
+)
+_RESERVE = sa.text(
+    'INSERT INTO metric_series (run_id, "key", value, step, "timestamp", "count") '
+    "VALUES (:run_id, :key, :value, :step, :ts, :n) "
+    'ON CONFLICT (run_id, "key") DO UPDATE SET '
+    f"value = CASE WHEN {_NEWER} THEN excluded.value ELSE metric_series.value END, "
+    f"step = CASE WHEN {_NEWER} THEN excluded.step ELSE metric_series.step END, "
+    f'"timestamp" = CASE WHEN {_NEWER} THEN excluded."timestamp" ELSE metric_series."timestamp" END, '
+    '"count" = metric_series."count" + excluded."count" '
+    'RETURNING id, "count"'
+)
+
+
+def _extreme(column: str, op: str) -> str:
+    new, old = f"excluded.{column}", f"metric_rollups.{column}"
+    return (
+        f"{column} = CASE WHEN {new} IS NULL THEN {old} WHEN {old} IS NULL THEN {new} "
+        f"WHEN {new} {op} {old} THEN {new} ELSE {old} END"
+    )
+
+
+_UPSERT_ROLLUP = sa.text(
+    "INSERT INTO metric_rollups (series_id, level, bucket, step_min, step_max, value_min, value_max, "
+    'value_sum, value_count, "count") VALUES (:series_id, :level, :bucket, :step_min, :step_max, '
+    ":value_min, :value_max, :value_sum, :value_count, :count) "
+    "ON CONFLICT (series_id, level, bucket) DO UPDATE SET "
+    + ", ".join(
+        [
+            _extreme("step_min", "<"),
+            _extreme("step_max", ">"),
+            _extreme("value_min", "<"),
+            _extreme("value_max", ">"),
+            "value_sum = CASE WHEN excluded.value_sum IS NULL THEN metric_rollups.value_sum "
+            "WHEN metric_rollups.value_sum IS NULL THEN excluded.value_sum "
+            "ELSE metric_rollups.value_sum + excluded.value_sum END",
+            "value_count = metric_rollups.value_count + excluded.value_count",
+            '"count" = metric_rollups."count" + excluded."count"',
+        ]
+    )
+)
 """Series up to this length are downsampled from their raw points when rollups are too coarse."""
 
 
@@ -71,53 +117,13 @@ class MetricRows:
     def _reserve(self, run_id: str, key: str, latest: MetricPoint, n: int) -> tuple[int, int]:
         """Create or update the series row; return its id and the first ``seq`` reserved for ``n`` points."""
         _, value, ts, step = latest
-        ms = t.metric_series
-        stmt = upsert(self.conn, ms).values(
-            run_id=run_id, key=key, value=db_float(value), step=step, timestamp=ts, count=n
-        )
-        newer = sa.or_(
-            stmt.excluded.step > ms.c.step,
-            sa.and_(stmt.excluded.step == ms.c.step, stmt.excluded.timestamp >= ms.c.timestamp),
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={
-                "value": sa.case((newer, stmt.excluded.value), else_=ms.c.value),
-                "step": sa.case((newer, stmt.excluded.step), else_=ms.c.step),
-                "timestamp": sa.case((newer, stmt.excluded.timestamp), else_=ms.c.timestamp),
-                "count": ms.c.count + stmt.excluded.count,
-            },
-        ).returning(ms.c.id, ms.c.count)
-        series_id, total = self.conn.execute(stmt).one()
+        params = {"run_id": run_id, "key": key, "value": db_float(value), "step": step, "ts": ts, "n": n}
+        series_id, total = self.conn.execute(_RESERVE, params).one()
         return int(series_id), int(total) - n
 
     def _upsert_rollups(self, rows: list[dict[str, object]]) -> None:
-        if not rows:
-            return
-        r = t.metric_rollups
-        stmt = upsert(self.conn, r)
-        ex = stmt.excluded
-
-        def extreme(new: sa.ColumnElement[float], old: sa.ColumnElement[float], less: bool) -> sa.Case[float]:
-            better = new < old if less else new > old
-            return sa.case((new.is_(None), old), (old.is_(None), new), (better, new), else_=old)
-
-        def add_nullable(new: sa.ColumnElement[float], old: sa.ColumnElement[float]) -> sa.Case[float]:
-            return sa.case((new.is_(None), old), (old.is_(None), new), else_=old + new)
-
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["series_id", "level", "bucket"],
-            set_={
-                "step_min": sa.case((ex.step_min < r.c.step_min, ex.step_min), else_=r.c.step_min),
-                "step_max": sa.case((ex.step_max > r.c.step_max, ex.step_max), else_=r.c.step_max),
-                "value_min": extreme(ex.value_min, r.c.value_min, True),
-                "value_max": extreme(ex.value_max, r.c.value_max, False),
-                "value_sum": add_nullable(ex.value_sum, r.c.value_sum),
-                "value_count": r.c.value_count + ex.value_count,
-                "count": r.c.count + ex.count,
-            },
-        )
-        self.conn.execute(stmt, rows)
+        if rows:
+            self.conn.execute(_UPSERT_ROLLUP, rows)
 
     # reading ------------------------------------------------------------------------------
     def _series(self, run_id: str, key: str) -> tuple[int, int] | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -31,8 +32,10 @@ from sqlalchemy import (
 
 __all__ = [
     "ROLLUP_SIZES",
+    "api_tokens",
     "artifacts",
     "audit_events",
+    "memberships",
     "metadata",
     "metric_batches",
     "metric_rollups",
@@ -41,7 +44,10 @@ __all__ = [
     "params",
     "projects",
     "runs",
+    "sessions",
+    "signin_links",
     "tags",
+    "users",
 ]
 
 ROLLUP_SIZES = (32, 1024, 32768)
@@ -187,4 +193,69 @@ audit_events = Table(
     Index(None, "time"),
     Index(None, "object_type", "object_id"),
     Index(None, "actor"),
+)
+
+
+# Accounts (revision 0002). Secrets are never stored: API tokens, session cookies and sign-in
+# links are random 32-byte values kept as their SHA-256 hex digest (a fast hash is right for
+# random secrets); passwords are argon2id hashes.
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=True),  # service accounts have none
+    Column("is_admin", Boolean, nullable=False),
+    Column("is_service_account", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_login_at", BigInteger, nullable=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index(None, "user_id"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Index(None, "user_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index(None, "user_id"),
+)
+
+signin_links = Table(
+    "signin_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Index(None, "user_id"),
 )

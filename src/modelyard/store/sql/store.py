@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelyard.errors import StoreError
+from modelyard.store.sql._accounts import AccountRows
 from modelyard.store.sql._artifacts import ArtifactRows
 from modelyard.store.sql._metrics import MetricRows
 from modelyard.store.sql._runs import RunRows
@@ -31,7 +32,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class StoreTx(RunRows, MetricRows, ArtifactRows, SearchRows):
+class StoreTx(RunRows, MetricRows, ArtifactRows, SearchRows, AccountRows):
     """Every store operation, bound to one connection inside one transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:

@@ -1,0 +1,142 @@
+"""The one place where errors become HTTP responses.
+
+Every :class:`~modelyard.errors.ModelyardError` maps to a status by its class (the most specific
+class listed wins); the body is always ``{"error": {"code": ..., "message": ...}}`` — never a stack
+trace or a server path. Unexpected exceptions become a 500 with a request id to quote.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelyard.errors import (
+    BlobCorruptedError,
+    ConflictError,
+    IncompatibleVersionError,
+    IntegrityError,
+    InvalidInputError,
+    ModelyardError,
+    NotFoundError,
+    PermissionDeniedError,
+    StoreError,
+)
+
+__all__ = [
+    "PayloadTooLargeError",
+    "UnsupportedMediaTypeError",
+    "error_response",
+    "install_error_handlers",
+    "status_for",
+]
+
+_log = logging.getLogger("modelyard.server")
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body or upload is larger than the server accepts."""
+
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(InvalidInputError):
+    """A state-changing request has a content type the route does not accept."""
+
+    code = "unsupported_media_type"
+
+
+def _authentication_error() -> type[ModelyardError] | None:
+    import modelyard.errors as errors
+
+    return getattr(errors, "AuthenticationError", None)
+
+
+def status_for(exc: ModelyardError) -> int:
+    """HTTP status of an error, chosen by its class."""
+    auth = _authentication_error()
+    table: list[tuple[type[ModelyardError], int]] = [
+        (PayloadTooLargeError, 413),
+        (UnsupportedMediaTypeError, 415),
+        (BlobCorruptedError, 500),
+        (IntegrityError, 400),
+        (IncompatibleVersionError, 400),
+        (InvalidInputError, 400),
+        (PermissionDeniedError, 403),
+        (NotFoundError, 404),
+        (ConflictError, 409),
+        (StoreError, 503),
+    ]
+    if auth is not None:
+        table.insert(0, (auth, 401))
+    for cls, status in table:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The JSON error body every failure uses."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+def _describe(errors: Sequence[Any]) -> list[str]:
+    """Validation errors as ``field: problem`` phrases (the input itself is never echoed)."""
+    parts = []
+    for err in errors[:5]:
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            # loc is ("body", <character offset>): say where the JSON breaks, not "body.17".
+            offset = loc[1] if len(loc) > 1 else "?"
+            reason = (err.get("ctx") or {}).get("error", "malformed")
+            parts.append(f"body: invalid JSON at character {offset} ({reason})")
+            continue
+        where = ".".join(str(p) for p in loc if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return parts
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn exceptions into JSON errors."""
+
+    @app.exception_handler(ModelyardError)
+    async def _modelyard(request: Request, exc: ModelyardError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return error_response(status, exc.code, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", "Invalid request: " + "; ".join(_describe(exc.errors())) + ".")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"No route {request.url.path}; see /api/v1/openapi.json."
+        return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", "-")
+        _log.exception("Unhandled error in request %s", request_id)
+        return error_response(500, "internal_error", f"Internal server error (request id {request_id}).")

@@ -1,0 +1,79 @@
+"""The FastAPI application: ``create_app(settings)`` builds it; uvicorn serves it."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from modelyard._version import __version__
+from modelyard.blobs import BlobStore
+from modelyard.server._context import AppState
+from modelyard.server._errors import install_error_handlers
+from modelyard.server._guard import GuardMiddleware
+from modelyard.server.routers import accounts, artifacts, audit, projects, runs, system
+from modelyard.settings import Settings, load_settings
+from modelyard.store.sql import SqlStore
+
+__all__ = ["create_app", "create_app_from_env"]
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def create_app(settings: Settings, *, store: SqlStore | None = None) -> FastAPI:
+    """Build the server for ``settings`` (store, blobs, auth, limits).
+
+    The metadata store is opened (and an outdated PostgreSQL schema refused) when the app is
+    built, so a misconfigured server fails at start with a clear message, not on first request.
+    """
+    location = settings.location()
+    store = store or SqlStore.open(location.db_url, busy_timeout=settings.sqlite_busy_timeout)
+    blobs = BlobStore(location.blobs_url)
+    try:
+        anonymous = settings.user or getpass.getuser()
+    except (KeyError, OSError):
+        anonymous = "local"
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(
+        title="modelyard",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        dependencies=[Depends(system.check_client_version)],
+    )
+    app.state.modelyard = AppState(
+        settings=settings, store=store, blobs=blobs, auth=settings.auth, anonymous_user=anonymous
+    )
+    install_error_handlers(app)
+    for module in (system, accounts, projects, runs, artifacts, audit):
+        app.include_router(module.router)
+    origins = _split(settings.cors_origins)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"], allow_credentials=True
+        )
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_concurrent=settings.max_concurrent_requests,
+        allowed_hosts=_split(settings.allowed_hosts),
+    )
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for uvicorn workers: settings from ``MODELYARD_*`` variables."""
+    return create_app(load_settings())

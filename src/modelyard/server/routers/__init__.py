@@ -1,0 +1,1 @@
+"""REST routers, one per concern; each route declares its access rule with ``requires``."""
