@@ -14,9 +14,11 @@ from modelyard.errors import InvalidInputError, RunNotFoundError
 from modelyard.ids import is_run_id
 
 __all__ = [
+    "MAX_ARTIFACT_PATH_LENGTH",
     "MAX_KEY_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_PARAM_VALUE_LENGTH",
+    "MAX_PATH_SEGMENT_BYTES",
     "MAX_TAG_VALUE_LENGTH",
     "validate_artifact_path",
     "validate_key",
@@ -29,6 +31,9 @@ MAX_NAME_LENGTH = 128
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
+MAX_ARTIFACT_PATH_LENGTH = 4096
+MAX_PATH_SEGMENT_BYTES = 255  # NAME_MAX of common filesystems: a longer name cannot be downloaded
+_MAX_DECODINGS = 8
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 # Keys may be namespaced with "/" (``system/cpu_percent``) and contain spaces, as in MLflow.
@@ -99,23 +104,38 @@ def validate_artifact_path(value: object, field: str = "artifact path") -> str:
     """Check and normalise a relative artifact path.
 
     Rejects absolute paths, drive letters, backslashes, ``..`` segments in any encoding
-    (percent-encoded or double-encoded), NUL and control characters. Returns the path with
+    (percent-encoded, double-encoded, or segments of dots and spaces that Windows reads as ``..``),
+    NUL and control characters, and paths too long for a filesystem. Returns the path with
     redundant ``./`` segments and slashes removed.
     """
     if not isinstance(value, str) or not value:
         raise InvalidInputError(f"{field} must be a non-empty string, got {value!r}.")
+    if len(value) > MAX_ARTIFACT_PATH_LENGTH:
+        raise InvalidInputError(
+            f"{field} {value[:40]!r}... is longer than {MAX_ARTIFACT_PATH_LENGTH} characters; use a shorter path."
+        )
     decoded = value
-    for _ in range(3):  # catch double and triple percent-encoding
-        decoded = unquote(decoded)
+    for _ in range(_MAX_DECODINGS):  # percent-decode until nothing changes: any depth of encoding
+        once = unquote(decoded)
+        if once == decoded:
+            break
+        decoded = once
+    else:
+        raise InvalidInputError(f"{field} {value!r} is percent-encoded too many times; send it decoded.")
     problem = None
+    segments = decoded.split("/")
     if any(unicodedata.category(ch) == "Cc" for ch in decoded):
         problem = "contains NUL or control characters"
     elif "\\" in decoded:
         problem = "contains a backslash; use '/'"
     elif decoded.startswith("/") or re.match(r"^[A-Za-z]:", decoded):
         problem = "is absolute; use a path relative to the run's artifact root"
-    elif ".." in decoded.split("/"):
+    elif ".." in segments:
         problem = "contains a '..' segment"
+    elif any(seg != "." and seg and not seg.strip(". ") for seg in segments):
+        problem = "has a name made only of dots and spaces (Windows reads '...' and '.. ' as '..')"
+    elif any(len(seg.encode()) > MAX_PATH_SEGMENT_BYTES for seg in segments):
+        problem = f"has a file or directory name longer than {MAX_PATH_SEGMENT_BYTES} bytes"
     if problem:
         raise InvalidInputError(f"{field} {value!r} {problem}.")
     parts = [p for p in value.split("/") if p not in ("", ".")]

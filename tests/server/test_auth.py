@@ -191,3 +191,29 @@ def test_no_auth_is_refused_off_loopback() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "loopback" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ui_pages_redirect_to_a_signin_form_that_starts_a_session(env: Env) -> None:
+    env.user("kim")
+    r = env.http.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/signin"
+    page = env.http.get("/signin")
+    assert page.status_code == 200 and "content-security-policy" in page.headers
+    token = page.text.split("name='form_token' value='")[1].split("'")[0]
+    form = {"form_token": token, "name": "kim", "password": "wrong password"}
+    assert env.http.post("/signin", data=form, follow_redirects=False).status_code == 401
+    page = env.http.get("/signin")
+    token = page.text.split("name='form_token' value='")[1].split("'")[0]
+    form = {"form_token": token, "name": "kim", "password": "correct horse battery"}
+    r = env.http.post("/signin", data=form, follow_redirects=False)
+    assert r.status_code == 303 and "modelyard_session" in r.headers["set-cookie"]
+    assert "Signed in as <b>kim</b>" in env.http.get("/").text
+    assert env.http.post("/signout", follow_redirects=False).status_code == 303
+    assert env.http.get("/", follow_redirects=False).status_code == 303
+
+
+def test_signin_form_needs_its_own_token(env: Env) -> None:
+    env.user("lee")
+    form = {"form_token": "forged", "name": "lee", "password": "correct horse battery"}
+    r = env.http.post("/signin", data=form, follow_redirects=False)
+    assert r.status_code == 400 and "modelyard_session" not in r.headers.get("set-cookie", "")

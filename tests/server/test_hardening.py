@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -113,6 +115,13 @@ BAD_ARTIFACT_PATHS = [
     "%252e%252e/evil",
     "%252e%252e%252fevil",
     "%25252e%25252e/evil",
+    "%2525252e%2525252e/evil",
+    "%2525252525252525252e/evil",
+    "...",
+    "sub/.../evil",
+    "..%20/evil",
+    ". ./evil",
+    "x" * 256,
     "..%5cevil",
     "..%5c..%5cevil",
     "%255c%2e%2e%255cevil",
@@ -173,6 +182,24 @@ def test_a_good_artifact_path_still_works(client: TestClient, project: str) -> N
     assert response.status_code == 201, response.text
     assert response.json()["path"] == "plots/roc..png"
     assert client.get(f"/api/v1/runs/{run_id}/artifacts/plots/roc..png").content == b"png"
+
+
+@pytest.mark.parametrize(
+    "name", ["€uro.txt", "日本語/モデル.bin", "ü.txt", 'quote".txt', "semi;colon=x.txt", "sp ace.txt"]
+)
+def test_any_unicode_name_round_trips(client: TestClient, project: str, name: str) -> None:
+    run_id = create_run(client, project)
+    octets = {"content-type": "application/octet-stream"}
+    response = client.put(f"/api/v1/runs/{run_id}/artifacts/{quote(name)}", content=b"data", headers=octets)
+    assert response.status_code == 201, response.text
+    assert response.json()["path"] == name
+    download = client.get(f"/api/v1/runs/{run_id}/artifacts/{quote(name)}")
+    assert download.status_code == 200, download.text
+    assert download.content == b"data"
+    disposition = download.headers["content-disposition"]
+    assert disposition.isascii() and "\r" not in disposition and "\n" not in disposition
+    base = name.rsplit("/", 1)[-1]
+    assert disposition in (f'attachment; filename="{base}"', f"attachment; filename*=UTF-8''{quote(base, safe='')}")
 
 
 def test_raw_dot_dot_segments_over_a_real_connection(http_server: ServerProcess) -> None:
@@ -522,6 +549,21 @@ def test_unknown_ids_are_404(client: TestClient, root: Path, project: str) -> No
     assert_error(client.delete(f"/api/v1/runs/{run_id}/tags/nope"), 404, root=root)
     assert_error(client.get("/api/v1/no/such/thing"), 404, root=root)
     assert_error(client.delete("/api/v1/tokens/not-a-number"), 422, root=root, naming="token_id")
+
+
+def test_a_store_failure_does_not_leak_server_paths(make_client: ClientFactory, tmp_path: Path) -> None:
+    client = make_client()
+    run_id = create_run(client, "p")
+    blobs = tmp_path / "blobs"
+    if blobs.exists():
+        shutil.rmtree(blobs)
+    blobs.write_text("a file where the blob store should be")  # every write to it fails
+    response = client.put(
+        f"/api/v1/runs/{run_id}/artifacts/a.txt", content=b"x", headers={"content-type": "application/octet-stream"}
+    )
+    message = assert_error(response, 503, root=tmp_path)
+    assert response.headers["retry-after"] == "1"
+    assert "blob store" in message  # still says what failed, without saying where
 
 
 def test_wrong_method_is_405_with_allow(client: TestClient, root: Path) -> None:

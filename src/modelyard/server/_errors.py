@@ -8,6 +8,9 @@ trace or a server path. Unexpected exceptions become a 500 with a request id to 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -113,8 +116,48 @@ def _describe(errors: Sequence[Any]) -> list[str]:
     return parts
 
 
+class _Redactor:
+    """Replaces the server's own paths (home, store, blobs, upload temp files) in error messages.
+
+    Service messages name paths to help a local user; through the server those paths belong to
+    the server's host and are not the client's business.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.pattern: re.Pattern[str] | None = None
+
+    def _compile(self) -> re.Pattern[str] | None:
+        state = getattr(self.app.state, "modelyard", None)
+        if state is None:
+            return None
+        settings = state.settings
+        location = settings.location()
+        roots = {
+            str(settings.home.expanduser().absolute()),
+            location.blobs_url.removeprefix("file://"),
+            os.path.join(tempfile.gettempdir(), "modelyard-"),
+        }
+        if location.home is not None:
+            roots.add(str(location.home))
+        if location.is_sqlite:
+            roots.add(location.db_url.removeprefix("sqlite:///"))
+        roots = {root for root in roots if len(root) > 1}
+        alternatives = "|".join(re.escape(root) for root in sorted(roots, key=len, reverse=True))
+        return re.compile(f"(?:file://)?(?:{alternatives})[^\\s'\"(),;:]*")
+
+    def __call__(self, message: str) -> str:
+        """``message`` with every server path replaced by ``<server path>``."""
+        if self.pattern is None:
+            self.pattern = self._compile()
+            if self.pattern is None:
+                return message
+        return self.pattern.sub("<server path>", message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn exceptions into JSON errors."""
+    redact = _Redactor(app)
 
     @app.exception_handler(ModelyardError)
     async def _modelyard(request: Request, exc: ModelyardError) -> JSONResponse:
@@ -122,7 +165,9 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": "1"} if status == 503 else None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        return error_response(status, exc.code, exc.message, headers)
+        if status >= 500:  # the operator's problem: the full message goes to the log
+            _log.error("%s in request %s: %s", exc.code, getattr(request.state, "request_id", "-"), exc.message)
+        return error_response(status, exc.code, redact(exc.message), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

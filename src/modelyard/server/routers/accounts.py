@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
 
-from modelyard._version import __version__
 from modelyard.entities import ApiToken, User
 from modelyard.errors import PermissionDeniedError
-from modelyard.server._auth import AUTHENTICATED, GLOBAL_ADMIN, PUBLIC, SESSION_COOKIE, authenticate, requires
+from modelyard.server._auth import AUTHENTICATED, GLOBAL_ADMIN, PUBLIC, SESSION_COOKIE, requires
 from modelyard.server._context import Principal
 from modelyard.server._schemas import LoginRequest, TokenCreate, UserCreate, UserUpdate
 from modelyard.server.routers._deps import accounts
 
-__all__ = ["router"]
+__all__ = ["router", "set_session"]
 
 router = APIRouter(tags=["accounts"])
 Public = Annotated[Principal, Depends(requires(PUBLIC))]
@@ -23,7 +21,8 @@ SignedIn = Annotated[Principal, Depends(requires(AUTHENTICATED))]
 Admin = Annotated[Principal, Depends(requires(GLOBAL_ADMIN))]
 
 
-def _set_session(request: Request, response: Response, user: User, principal: Principal) -> str:
+def set_session(request: Request, response: Response, user: User, principal: Principal) -> str:
+    """Start a session for ``user``: set the session cookie on ``response``; return the CSRF token."""
     secret, csrf = accounts(request, principal).create_session(user)
     response.set_cookie(
         SESSION_COOKIE,
@@ -42,7 +41,7 @@ def login(body: LoginRequest, request: Request, response: Response, _: Public) -
     """Sign in with a password; sets the session cookie and returns the CSRF token for form posts."""
     actor = Principal(name=body.name, is_admin=False)
     user = accounts(request, actor).authenticate_password(body.name, body.password)
-    csrf = _set_session(request, response, user, actor)
+    csrf = set_session(request, response, user, actor)
     return {"user": user.name, "csrf_token": csrf}
 
 
@@ -61,37 +60,6 @@ def logout(request: Request, principal: SignedIn) -> Response:
 def whoami(principal: SignedIn) -> dict[str, Any]:
     """Who the caller is."""
     return {"name": principal.name, "is_admin": principal.is_admin, "via": principal.via}
-
-
-@router.get("/auth/link", include_in_schema=False)
-def redeem_link(request: Request, _: Public, token: Annotated[str, Query(max_length=200)]) -> Response:
-    """Redeem a one-time sign-in link: start a session and go to the home page."""
-    actor = Principal(name="signin-link", is_admin=False)
-    user = accounts(request, actor).redeem_signin_link(token)
-    response = RedirectResponse("/", status_code=303)
-    _set_session(request, response, user, Principal(name=user.name, is_admin=user.is_admin, user=user))
-    return response
-
-
-@router.get("/", include_in_schema=False)
-def home(request: Request, _: Public) -> Response:
-    """A minimal landing page until the web UI arrives; unauthenticated visits go to sign-in."""
-    try:
-        principal = authenticate(request)
-    except Exception:  # noqa: BLE001 - any failure to authenticate means "not signed in"
-        return HTMLResponse(
-            "<!doctype html><title>modelyard</title><h1>modelyard</h1>"
-            "<p>Sign in with the one-time link the server printed, or use an API token.</p>",
-            status_code=401,
-        )
-    return HTMLResponse(
-        f"<!doctype html><title>modelyard</title><h1>modelyard {__version__}</h1>"
-        f"<p>Signed in as <b>{_escape(principal.name)}</b>. API: <a href='/api/v1/docs'>/api/v1/docs</a></p>"
-    )
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @router.get("/api/v1/users")

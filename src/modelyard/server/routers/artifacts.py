@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import blake3
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -112,13 +113,15 @@ def download_artifact(
             while chunk := reader.read(CHUNK_SIZE):
                 yield chunk
 
-    name = path.rsplit("/", 1)[-1].replace('"', "")
+    name = path.rsplit("/", 1)[-1]
+    quoted = quote(name, safe="")  # RFC 6266: a non-ASCII or odd name goes percent-encoded in filename*
+    disposition = f'attachment; filename="{name}"' if quoted == name else f"attachment; filename*=UTF-8''{quoted}"
     return StreamingResponse(
         chunks(),
         media_type="application/octet-stream",
         headers={
             "Content-Length": str(info.size),
             DIGEST_HEADER: info.digest,
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": disposition,
         },
     )
