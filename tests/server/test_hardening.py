@@ -379,11 +379,13 @@ def test_security_headers(client: TestClient) -> None:
     for response in responses:
         assert response.headers["x-content-type-options"] == "nosniff", response.request.url
         assert response.headers["x-frame-options"] == "DENY", response.request.url
-    html = client.get("/")
-    assert html.headers["content-type"].startswith("text/html")
-    csp = html.headers["content-security-policy"]
-    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
-    assert html.headers["x-frame-options"] == "DENY"
+    for page in ("/", "/signin"):
+        html = client.get(page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html"), page
+        csp = html.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert html.headers["x-frame-options"] == "DENY"
+    assert "content-security-policy" not in client.get("/health").headers  # JSON needs none
 
 
 def test_request_id_is_echoed_or_replaced(client: TestClient) -> None:
@@ -466,6 +468,9 @@ def test_pagination_limits(
         ("{bad json", "body"),
         ('{"run_id": "{id}", "project": "{project}"', "body"),
         ("", "body"),
+        ("[" * 100_000 + "]" * 100_000, "body"),
+        ('{"project": ' + "[" * 100_000 + "]" * 100_000 + "}", "body"),
+        ('{"run_id": "{id}", "project": "{project}", "name": "\\ud800"}', "name"),
         ("[1, 2]", "body"),
         ('"just a string"', "body"),
         ('{"run_id": 5, "project": "{project}"}', "run_id"),

@@ -178,6 +178,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route {request.url.path}; see /api/v1/openapi.json."
+        elif exc.status_code == 400 and message == "There was an error parsing the body":
+            message = "Invalid request: body: cannot be parsed (malformed, or nested too deeply)."
         return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message, exc.headers)
 
     @app.exception_handler(Exception)

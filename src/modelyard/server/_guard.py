@@ -145,12 +145,13 @@ class GuardMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _error(send_with_headers, 413, "payload_too_large", f"Request body is larger than {limit} bytes.")
             return
-        if self.in_flight >= self.max_concurrent and path not in _UNLIMITED:
+        counted = path not in _UNLIMITED
+        if counted and self.in_flight >= self.max_concurrent:
             await _error(
                 send_with_headers, 503, "overloaded", "The server is busy; retry shortly.", retry_after=True
             )  # fmt: skip
             return
-        self.in_flight += 1
+        self.in_flight += counted
         try:
             if declared is None and not is_upload:
                 # A body without Content-Length (chunked): read it here, within the limit, so an
@@ -164,7 +165,7 @@ class GuardMiddleware:
                 receive = _replay(body, receive)
             await self.app(scope, _limited(receive, limit), send_with_headers)
         finally:
-            self.in_flight -= 1
+            self.in_flight -= counted
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelyard.entities import Role, Run, RunStatus
 
 __all__ = [
+    "ErrorDetail",
+    "ErrorResponse",
     "LogBatchRequest",
     "LoginRequest",
     "MemberRequest",
@@ -73,6 +75,19 @@ class SearchRequest(_Body):
     limit: int = Field(default=1000, ge=1, le=50_000)
     page_token: str | None = Field(default=None, max_length=10_000)
     include_deleted: bool = False
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code and a message that names the field and the fix."""
+
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
 
 
 class RunPageResponse(BaseModel):

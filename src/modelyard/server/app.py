@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -14,11 +15,28 @@ from modelyard.blobs import BlobStore
 from modelyard.server._context import AppState
 from modelyard.server._errors import install_error_handlers
 from modelyard.server._guard import GuardMiddleware
+from modelyard.server._schemas import ErrorResponse
 from modelyard.server.routers import accounts, artifacts, audit, pages, projects, runs, system
 from modelyard.settings import Settings, load_settings
 from modelyard.store.sql import SqlStore
 
 __all__ = ["create_app", "create_app_from_env"]
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Invalid input",
+        401: "Not authenticated",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        413: "Too large",
+        415: "Unsupported media type",
+        422: "Invalid request",
+        503: "Busy or store unavailable (see Retry-After)",
+    }.items()
+}
 
 
 def _split(value: str) -> list[str]:
@@ -58,7 +76,7 @@ def create_app(settings: Settings, *, store: SqlStore | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     for module in (system, pages, accounts, projects, runs, artifacts, audit):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=_ERROR_RESPONSES)
     origins = _split(settings.cors_origins)
     if origins:
         app.add_middleware(

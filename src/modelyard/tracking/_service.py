@@ -25,7 +25,7 @@ from modelyard.entities import (
     RunPage,
     RunStatus,
 )
-from modelyard.errors import ConflictError, InvalidInputError, NotFoundError
+from modelyard.errors import ConflictError, InvalidInputError, NotFoundError, RunNotFoundError
 from modelyard.names import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
@@ -125,7 +125,12 @@ class TrackingService:
             if not project_existed:
                 self._audit(tx, "project.create", "project", project, project, {"implicit": True})
             if parent_id is not None:
-                parent = tx.run_row(parent_id)
+                try:
+                    parent = tx.run_row(parent_id)
+                except RunNotFoundError:
+                    raise RunNotFoundError(
+                        f"parent_id {parent_id!r} names no run; pass the id of an existing run."
+                    ) from None
                 if parent.project != project:
                     raise InvalidInputError(
                         f"parent run {parent_id} is in project {parent.project!r}, not {project!r}: "
