@@ -89,13 +89,13 @@ def free_port() -> int:
 class ServerProcess:
     """A real ``modelyard server`` subprocess on a free port."""
 
-    def __init__(self, root: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, *extra: str, env: dict[str, str] | None = None, port: int | None = None) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.blobs = root / "blobs"
-        self.log = (root / "server.log").open("w")
+        self.log = (root / "server.log").open("a")
         command = [
             sys.executable, "-m", "modelyard", "server", "--host", "127.0.0.1", "--port", str(self.port),
             "--store", str(root / "store"), "--blobs", str(self.blobs), *extra,
