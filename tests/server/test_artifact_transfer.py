@@ -126,6 +126,7 @@ def test_two_gigabyte_transfer_in_flat_memory(server: ServerProcess, tmp_path: P
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         uploaded, downloaded, client_growth_mb, server_growth_mb = map(int, result.stdout.split())
+        print(f"2 GiB round trip: client RSS +{client_growth_mb} MB, server RSS +{server_growth_mb} MB")
         assert uploaded == downloaded == size
         assert client_growth_mb < 100, f"client grew {client_growth_mb} MB"
         assert server_growth_mb < 100, f"server grew {server_growth_mb} MB"
