@@ -29,6 +29,7 @@ MLFLOW_CLI = MLFLOW_VENV / "bin" / "mlflow"
 SIDE_SCRIPTS = {
     "modelyard": (MODELYARD_PY, BENCH_DIR / "modelyard_side.py"),
     "mlflow": (MLFLOW_PY, BENCH_DIR / "mlflow_side.py"),
+    "loadgen": (MODELYARD_PY, BENCH_DIR / "loadgen.py"),  # HTTP load generator, drives either server
 }
 
 

@@ -1,9 +1,10 @@
 """MLflow side of the benchmarks; runs in bench/.venv-mlflow and prints one JSON line.
 
-usage: mlflow_side.py log-metric --calls N --batch-points N [--batch-size 1000]
+usage: mlflow_side.py log-metric --calls N --batch-points N [--batch-size 1000] [--tracking-uri http://127.0.0.1:P]
        mlflow_side.py search --runs N [--max-setup-s 300] [--fallback-runs 2000] [--reps 20] [--warmup 2]
        mlflow_side.py conc --procs 8 --points N
-Every command works in a fresh temp dir under /tmp with a SQLite tracking store.
+Every command works in a fresh temp dir under /tmp with a SQLite tracking store (log-metric
+--tracking-uri: through an `mlflow server` instead).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
 
-def setup_store(tmp: Path):
+def setup_store(tmp: Path, tracking_uri: str | None = None):
     os.chdir(tmp)  # mlruns/ artifacts land here
     import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    mlflow.set_tracking_uri(tracking_uri or f"sqlite:///{tmp}/mlflow.db")
     client = MlflowClient()
     exp_id = client.create_experiment("bench")  # creates + migrates the database (not timed)
     mlflow.set_experiment(experiment_id=exp_id)
@@ -42,7 +43,7 @@ def version() -> str:
 def cmd_log_metric(a) -> dict:
     tmp = C.make_tmp("mlflow")
     try:
-        mlflow, client, exp_id = setup_store(tmp)
+        mlflow, client, exp_id = setup_store(tmp, a.tracking_uri)
         from mlflow.entities import Metric
 
         # warm-up: first run/metric writes (not timed)
@@ -72,6 +73,7 @@ def cmd_log_metric(a) -> dict:
         n_batch = len(client.get_metric_history(rid, "loss"))
         return {
             "version": version(),
+            "tracking_uri": mlflow.get_tracking_uri(),
             "calls": a.calls,
             "call_s": t_call,
             "call_pts_s": a.calls / t_call,
@@ -243,6 +245,7 @@ def main() -> None:
     s.add_argument("--calls", type=int, default=2000)
     s.add_argument("--batch-points", type=int, default=100_000)
     s.add_argument("--batch-size", type=int, default=1000)
+    s.add_argument("--tracking-uri", help="log through this MLflow server instead of a SQLite store")
     s = sub.add_parser("search")
     s.add_argument("--runs", type=int, default=10_000)
     s.add_argument("--max-setup-s", type=float, default=300.0)

@@ -1,11 +1,13 @@
 """modelyard side of the benchmarks; runs in the modelyard venv (.venv) and prints one JSON line.
 
-usage: modelyard_side.py log-metric --calls N
+usage: modelyard_side.py log-metric --calls N [--uri http://127.0.0.1:P]
        modelyard_side.py search --runs N [--reps 20] [--warmup 2]
        modelyard_side.py conc --procs 8 --points N
        modelyard_side.py import-check
 Every command works in a fresh temp dir under /tmp with the embedded SQLite store
-(MODELYARD_HOME=<tmp>/home and yard.set_uri(<tmp>/home)). Only the public API is used.
+(MODELYARD_HOME=<tmp>/home and yard.set_uri(<tmp>/home)), or, with --uri, a modelyard server
+(MODELYARD_URI=<uri>; the temp MODELYARD_HOME is still set so nothing touches ~/.modelyard).
+Only the public API is used.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ import _common as C
 PROJECT = "bench"
 
 
-def setup_store(tmp: Path):
+def setup_store(tmp: Path, uri: str | None = None):
     home = tmp / "home"
     os.environ["MODELYARD_HOME"] = str(home)
     os.environ["MODELYARD_PROJECT"] = PROJECT
+    if uri:
+        os.environ["MODELYARD_URI"] = uri
     os.chdir(tmp)
     import modelyard as yard
 
-    yard.set_uri(str(home))
+    yard.set_uri(uri or str(home))
     yard.set_project(PROJECT)
     return yard
 
@@ -51,8 +55,8 @@ def version() -> str:
 def cmd_log_metric(a) -> dict:
     tmp = C.make_tmp("modelyard")
     try:
-        yard = setup_store(tmp)
-        # warm-up: creates and migrates the store, first writes (not timed)
+        yard = setup_store(tmp, a.uri)
+        # warm-up: creates and migrates the store (or connects to the server), first writes (not timed)
         with yard.start_run(name="warmup"):
             yard.log_metric("w", 0.0, step=0)
 
@@ -68,6 +72,7 @@ def cmd_log_metric(a) -> dict:
         steps_ok = [m.step for m in hist] == list(range(a.calls))
         return {
             "version": version(),
+            "uri": a.uri or "embedded",
             "calls": a.calls,
             "s": elapsed,
             "pts_s": a.calls / elapsed,
@@ -219,6 +224,7 @@ def main() -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("log-metric")
     s.add_argument("--calls", type=int, default=100_000)
+    s.add_argument("--uri", help="log through this modelyard server instead of an embedded store")
     s = sub.add_parser("search")
     s.add_argument("--runs", type=int, default=10_000)
     s.add_argument("--reps", type=int, default=20)

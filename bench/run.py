@@ -1,7 +1,8 @@
 """Run every modelyard-vs-MLflow benchmark and print one plain table.
 
-usage: .venv/bin/python bench/run.py [--quick] [--only a,b,c,d]
-  a = import / CLI start-up, b = log_metric throughput, c = search_runs, d = concurrency
+usage: .venv/bin/python bench/run.py [--quick] [--only a,b,c,d,e,f,g]
+  a = import / CLI start-up, b = log_metric throughput, c = search_runs, d = concurrency,
+  e = server start-up / idle memory, f = server GET run latency, g = log_metric through the server
 Each tool runs in its own fresh interpreter (modelyard: .venv, MLflow: bench/.venv-mlflow) and its
 own temp dir under /tmp. Exit code 1 if a modelyard target fails.
 """
@@ -22,12 +23,16 @@ import bench_concurrency
 import bench_import
 import bench_log_metric
 import bench_search
+import bench_server
 
 BENCHES = {
     "a": ("import / CLI start-up time", bench_import.run),
     "b": ("log_metric throughput", bench_log_metric.run),
     "c": ("search_runs", bench_search.run),
     "d": ("concurrency", bench_concurrency.run),
+    "e": ("server start-up / idle memory", bench_server.run_start),
+    "f": ("server GET run latency", bench_server.run_get_run),
+    "g": ("log_metric through the server", bench_server.run_remote_log),
 }
 
 
@@ -48,7 +53,7 @@ def pkg_version(py: Path, pkg: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
-    ap.add_argument("--only", default="abcd", help="subset of benchmarks, e.g. 'a,c'")
+    ap.add_argument("--only", default="".join(BENCHES), help="subset of benchmarks, e.g. 'a,c'")
     args = ap.parse_args()
     only = [k for k in args.only.replace(",", "") if k in BENCHES]
 
@@ -59,7 +64,8 @@ def main() -> int:
     header = [
         f"modelyard {pkg_version(C.MODELYARD_PY, 'modelyard')} vs MLflow {pkg_version(C.MLFLOW_PY, 'mlflow')}",
         f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{'quick' if args.quick else 'full'} run, {time.strftime('%Y-%m-%d %H:%M')}",
+        f"{'quick' if args.quick else 'full'} run, {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"load average {os.getloadavg()[0]:.1f} at start",
     ]
     print("\n".join(header), flush=True)
 

@@ -96,6 +96,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.blobs = root / "blobs"
         self.log = (root / "server.log").open("a")
+        self._offset = self.log.tell()  # a restarted server appends; output() shows this run only
         command = [
             sys.executable, "-m", "modelyard", "server", "--host", "127.0.0.1", "--port", str(self.port),
             "--store", str(root / "store"), "--blobs", str(self.blobs), *extra,
@@ -119,7 +120,7 @@ class ServerProcess:
         raise RuntimeError("server did not start in 60 s")
 
     def output(self) -> str:
-        return (self.root / "server.log").read_text()
+        return (self.root / "server.log").read_text()[self._offset :]
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -141,6 +141,8 @@ def requires(
                 raise PermissionDeniedError(f"{principal.name} is not a global admin.")
             return principal
         assert isinstance(rule, Role) and project_from is not None
+        if principal.is_admin:
+            return principal  # admin everywhere: no need to look the project up
         project = await _project_from(request, project_from)
         if project is None:
             return principal  # the route's validation rejects the missing project (422)

@@ -25,7 +25,7 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
 
 
-def check_client_version(request: Request) -> None:
+async def check_client_version(request: Request) -> None:
     """Refuse clients older than :data:`MIN_CLIENT_VERSION` (they send ``X-Modelyard-Client``)."""
     sent = request.headers.get("x-modelyard-client")
     if sent and _version_tuple(sent) < _version_tuple(MIN_CLIENT_VERSION):

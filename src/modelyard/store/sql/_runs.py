@@ -30,6 +30,32 @@ def _as_number(value: str) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
+# Typed NULLs, so PostgreSQL can match the columns of the UNION below.
+_NO_NUMBER = sa.cast(sa.null(), sa.Float)
+_NO_TEXT = sa.cast(sa.null(), sa.Text)
+
+
+# Statements built once: building SQLAlchemy constructs per call costs more than running them.
+_RUN_ROW = (
+    sa.select(t.runs, t.projects.c.name.label("project"))
+    .join(t.projects, t.projects.c.id == t.runs.c.project_id)
+    .where(t.runs.c.id == sa.bindparam("run_id"))
+)
+_IDS: sa.BindParameter[str] = sa.bindparam("ids", expanding=True)
+# Params, tags and latest metric values of a set of runs in one round trip.
+_RUN_VALUES = sa.union_all(
+    sa.select(sa.literal("p"), t.params.c.run_id, t.params.c.key, t.params.c.value, _NO_NUMBER).where(
+        t.params.c.run_id.in_(_IDS)
+    ),
+    sa.select(sa.literal("t"), t.tags.c.run_id, t.tags.c.key, t.tags.c.value, _NO_NUMBER).where(
+        t.tags.c.run_id.in_(_IDS)
+    ),
+    sa.select(
+        sa.literal("m"), t.metric_series.c.run_id, t.metric_series.c.key, _NO_TEXT, t.metric_series.c.value
+    ).where(t.metric_series.c.run_id.in_(_IDS)),
+)
+
+
 class RunRows:
     """Operations on projects, runs, params, tags and audit events within one transaction."""
 
@@ -92,11 +118,7 @@ class RunRows:
     # runs ---------------------------------------------------------------------------------
     def run_row(self, run_id: str) -> Any:
         """Return the ``runs`` row joined with its project name; raise if missing."""
-        row = self.conn.execute(
-            sa.select(t.runs, t.projects.c.name.label("project"))
-            .join(t.projects, t.projects.c.id == t.runs.c.project_id)
-            .where(t.runs.c.id == run_id)
-        ).first()
+        row = self.conn.execute(_RUN_ROW, {"run_id": run_id}).first()
         if row is None:
             raise RunNotFoundError(f"No run with id {run_id!r}; list runs with `modelyard runs list`.")
         return row
@@ -119,20 +141,13 @@ class RunRows:
         metrics: dict[str, dict[str, float]] = defaultdict(dict)
         tags: dict[str, dict[str, str]] = defaultdict(dict)
         for chunk in _chunks(ids, 500):
-            for run_id, key, value in self.conn.execute(
-                sa.select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(t.params.c.run_id.in_(chunk))
-            ):
-                params[run_id][key] = value
-            for run_id, key, value in self.conn.execute(
-                sa.select(t.metric_series.c.run_id, t.metric_series.c.key, t.metric_series.c.value).where(
-                    t.metric_series.c.run_id.in_(chunk)
-                )
-            ):
-                metrics[run_id][key] = py_float(value)
-            for run_id, key, value in self.conn.execute(
-                sa.select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id.in_(chunk))
-            ):
-                tags[run_id][key] = value
+            for kind, run_id, key, text, number in self.conn.execute(_RUN_VALUES, {"ids": chunk}):
+                if kind == "p":
+                    params[run_id][key] = text
+                elif kind == "t":
+                    tags[run_id][key] = text
+                else:
+                    metrics[run_id][key] = py_float(number)
         return [run_from_row(r, r.project, params[r.id], metrics[r.id], tags[r.id]) for r in rows]
 
     def get_run(self, run_id: str) -> Run:
