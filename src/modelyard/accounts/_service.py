@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -412,11 +412,12 @@ class AccountService:
                 self._audit(tx, "token.revoke", "token", str(token_id), {"user": token.user, "name": token.name})
             return tx.get_token(token_id)
 
-    def authenticate_token(self, secret: str) -> User:
+    def authenticate_token(self, secret: str, *, defer: Callable[[Callable[[], None]], object] | None = None) -> User:
         """The user an API token secret belongs to.
 
         The token's last-used time is written at most once a minute, so authenticating is a
-        single indexed read on almost every request.
+        single indexed read on almost every request. ``defer`` (for example an executor's
+        ``submit``) runs that write elsewhere, so a server's request never waits for the commit.
 
         Raises:
             AuthenticationError: the token is unknown, revoked or expired, or its user is disabled.
@@ -443,8 +444,15 @@ class AccountService:
             raise _disabled(user.name)
         interval = TOKEN_TOUCH_INTERVAL_SECONDS * 1000
         if row.last_used_at is None or now - row.last_used_at >= interval:
-            with self.store.write() as tx:
-                tx.touch_token(row.id, now, interval)
+
+            def touch() -> None:
+                with self.store.write() as tx:
+                    tx.touch_token(row.id, now, interval)
+
+            if defer is None:
+                touch()
+            else:
+                defer(touch)
         return user
 
     # web sessions -------------------------------------------------------------------------

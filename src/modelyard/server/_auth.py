@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from fastapi import Request
@@ -34,6 +35,7 @@ AUTHENTICATED = "authenticated"
 GLOBAL_ADMIN = "global_admin"
 SESSION_COOKIE = "modelyard_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-auth-touch")
 
 ProjectSource = Literal["path", "run", "query", "body"]
 
@@ -60,7 +62,9 @@ def authenticate(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
         cookie = request.cookies.get(SESSION_COOKIE)
         if header.lower().startswith("bearer "):
-            user = _accounts(request).authenticate_token(header[7:].strip())
+            # The token's last-used time (written once a minute) is committed off the event loop,
+            # so an fsync never stalls the other requests.
+            user = _accounts(request).authenticate_token(header[7:].strip(), defer=_BACKGROUND.submit)
             principal = Principal(name=user.name, is_admin=user.is_admin, user=user, via="token")
         elif cookie:
             user, csrf = _accounts(request).session_user(cookie)

@@ -6,7 +6,7 @@ Only hashes of secrets reach these tables (see :mod:`modelyard.store.sql.schema`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -27,6 +27,32 @@ _USER_COLUMNS = (
     t.users.c.created_at,
     t.users.c.last_login_at,
 )
+
+
+_TOKEN_WITH_USER = (
+    sa.select(
+        *_USER_COLUMNS,
+        t.api_tokens.c.id.label("t_id"),
+        t.api_tokens.c.name.label("t_name"),
+        t.api_tokens.c.token_hash.label("t_token_hash"),
+        t.api_tokens.c.revoked_at.label("t_revoked_at"),
+        t.api_tokens.c.expires_at.label("t_expires_at"),
+        t.api_tokens.c.last_used_at.label("t_last_used_at"),
+    )
+    .join(t.users, t.users.c.id == t.api_tokens.c.user_id)
+    .where(t.api_tokens.c.token_hash == sa.bindparam("token_hash"))
+)
+
+
+class _TokenRow(NamedTuple):
+    """The columns of a token that authentication needs."""
+
+    id: int
+    name: str
+    token_hash: str
+    revoked_at: int | None
+    expires_at: int | None
+    last_used_at: int | None
 
 
 def _user(row: Any) -> User:
@@ -216,10 +242,14 @@ class AccountRows:
 
     def token_by_hash(self, token_hash: str) -> tuple[Any, User] | None:
         """The token row whose secret hashes to ``token_hash``, with its user; ``None`` if unknown."""
-        row = self.conn.execute(sa.select(t.api_tokens).where(t.api_tokens.c.token_hash == token_hash)).first()
+        # One prebuilt query per authenticated request: the token and its user together.
+        row = self.conn.execute(_TOKEN_WITH_USER, {"token_hash": token_hash}).first()
         if row is None:
             return None
-        return row, self.get_user_by_id(row.user_id)
+        token = _TokenRow(
+            row.t_id, row.t_name, row.t_token_hash, row.t_revoked_at, row.t_expires_at, row.t_last_used_at
+        )
+        return token, _user(row)
 
     def active_token_named(self, user_id: int, name: str, now: int) -> ApiToken | None:
         """The user's token called ``name`` that is neither revoked nor expired, if any."""
