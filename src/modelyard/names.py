@@ -25,6 +25,7 @@ __all__ = [
     "validate_name",
     "validate_run_id",
     "validate_run_name",
+    "value_text",
 ]
 
 MAX_NAME_LENGTH = 128
@@ -142,3 +143,12 @@ def validate_artifact_path(value: object, field: str = "artifact path") -> str:
     if not parts:
         raise InvalidInputError(f"{field} {value!r} names no file.")
     return "/".join(parts)
+
+
+def value_text(value: object) -> str:
+    """The text stored for a param or tag value: ``str(value)``, but ``1.0`` stays ``"1.0"``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return repr(value)
+    return str(value)

@@ -41,6 +41,7 @@ from modelyard.entities import (
     RunStatus,
     User,
 )
+from modelyard.names import value_text
 from modelyard.settings import Settings
 from modelyard.tracking._downloads import download_plan
 from modelyard.types import MetricPoint
@@ -211,8 +212,8 @@ class HttpBackend:
         """Log metrics, params and tags atomically; retried safely under one batch id."""
         body = {
             "metrics": [[k, _json_float(v), ts, step] for k, v, ts, step in metrics],
-            "params": {k: _text(v) for k, v in (params or {}).items()},
-            "tags": {k: _text(v) for k, v in (tags or {}).items()},
+            "params": {k: value_text(v) for k, v in (params or {}).items()},
+            "tags": {k: value_text(v) for k, v in (tags or {}).items()},
             "batch_id": batch_id or uuid.uuid4().hex,
         }
         result = self._call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", json=body)
@@ -434,14 +435,6 @@ def _json_float(value: float) -> float | str:
     if value in (float("inf"), float("-inf")):
         return "Infinity" if value > 0 else "-Infinity"
     return value
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return repr(value)
-    return str(value)
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

@@ -34,6 +34,7 @@ from modelyard.names import (
     validate_name,
     validate_run_id,
     validate_run_name,
+    value_text,
 )
 from modelyard.search import parse_filter, parse_order_by
 from modelyard.tracking._downloads import download_plan
@@ -407,17 +408,11 @@ def _validate_mapping(values: Mapping[str, Any], kind: str, max_len: int) -> dic
     out: dict[str, str] = {}
     for key, value in values.items():
         validate_key(key, kind)
-        text = value if isinstance(value, str) else _stringify(value)
+        text = value_text(value)
         if len(text) > max_len:
             raise InvalidInputError(f"{kind} {key!r} is longer than {max_len} characters; log it as an artifact.")
         out[key] = text
     return out
-
-
-def _stringify(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return repr(value)
-    return str(value)
 
 
 def _validate_points(points: Sequence[MetricPoint]) -> Sequence[MetricPoint]:
