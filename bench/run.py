@@ -1,8 +1,9 @@
 """Run every modelyard-vs-MLflow benchmark and print one plain table.
 
-usage: .venv/bin/python bench/run.py [--quick] [--only a,b,c,d,e,f,g]
+usage: .venv/bin/python bench/run.py [--quick] [--only a,b,c,d,e,f,g,h]
   a = import / CLI start-up, b = log_metric throughput, c = search_runs, d = concurrency,
-  e = server start-up / idle memory, f = server GET run latency, g = log_metric through the server
+  e = server start-up / idle memory, f = server GET run latency, g = log_metric through the server,
+  h = dataset versions vs DVC (add, re-add, push, pull; needs bench/setup_dvc.sh)
 Each tool runs in its own fresh interpreter (modelyard: .venv, MLflow: bench/.venv-mlflow) and its
 own temp dir under /tmp. Exit code 1 if a modelyard target fails.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 import bench_concurrency
+import bench_data
 import bench_import
 import bench_log_metric
 import bench_search
@@ -33,6 +35,7 @@ BENCHES = {
     "e": ("server start-up / idle memory", bench_server.run_start),
     "f": ("server GET run latency", bench_server.run_get_run),
     "g": ("log_metric through the server", bench_server.run_remote_log),
+    "h": ("dataset versions vs DVC", bench_data.run),
 }
 
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from modelyard._version import __version__
 
 if TYPE_CHECKING:
+    from modelyard import data
     from modelyard.client import Client
-    from modelyard.entities import ArtifactInfo, Metric, Project, Run, RunStatus
+    from modelyard.entities import ArtifactInfo, DatasetVersion, Metric, Project, Run, RunStatus
     from modelyard.tracking import (
         ActiveRun,
         active_run,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         get_client,
         log_artifact,
         log_artifacts,
+        log_input,
         log_metric,
         log_metrics,
         log_param,
@@ -45,6 +47,7 @@ __all__ = [
     "ActiveRun",
     "ArtifactInfo",
     "Client",
+    "DatasetVersion",
     "Metric",
     "Project",
     "Run",
@@ -52,11 +55,13 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "data",
     "end_run",
     "flush",
     "get_client",
     "log_artifact",
     "log_artifacts",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -70,6 +75,7 @@ __all__ = [
 
 _LAZY = {
     "Client": "modelyard.client",
+    "DatasetVersion": "modelyard.entities",
     "ArtifactInfo": "modelyard.entities",
     "Metric": "modelyard.entities",
     "Project": "modelyard.entities",
@@ -80,6 +86,12 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     """Import public names on first use."""
+    if name == "data":
+        import importlib
+
+        module = importlib.import_module("modelyard.data")
+        globals()[name] = module
+        return module
     module_name = _LAZY.get(name)
     if module_name is None:
         if name not in __all__:

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from modelyard.entities import (
     ArtifactInfo,
     AuditEvent,
+    DatasetVersion,
     GcReport,
     Metric,
     MetricBucket,
     Project,
     Run,
+    RunInput,
     RunPage,
     RunStatus,
 )
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelyard.backend.base import Backend
+    from modelyard.data._client import DataClient
 
 __all__ = ["Client"]
 
@@ -71,6 +74,7 @@ class Client:
         self._buffer = MetricBuffer(self._write_batch, self.settings.flush_interval)
         self._valid_keys: set[str] = set()
         self._valid_runs: set[str] = set()
+        self._data: DataClient | None = None
 
     def _write_batch(self, run_id: str, points: Sequence[tuple[str, float, int, int]], batch_id: str) -> object:
         return self.backend.log_batch(run_id, points, batch_id=batch_id)
@@ -303,6 +307,30 @@ class Client:
     def download_artifacts(self, run_id: str, path: str | None = None, dst: str | Path = ".") -> Path:
         """Download a file or directory of artifacts into ``dst``, verified against their digests."""
         return self.backend.download_artifacts(run_id, path, Path(dst))
+
+    # datasets and lineage -----------------------------------------------------------------
+    @property
+    def data(self) -> DataClient:
+        """Dataset versions through this client: ``client.data.add("train.csv", name="churn-train")``."""
+        if self._data is None:
+            from modelyard.data._client import DataClient
+
+            self._data = DataClient(self)
+        return self._data
+
+    def log_input(
+        self, run_id: str, dataset: DatasetVersion | str, role: str = "input", *, project: str | None = None
+    ) -> RunInput:
+        """Record that a run used a dataset version (``DatasetVersion`` or a reference like ``churn@3``)."""
+        if isinstance(dataset, DatasetVersion):
+            return self.backend.log_run_input(run_id, project or dataset.project, dataset.ref, role)
+        if not isinstance(dataset, str):
+            raise InvalidInputError(f"dataset must be a DatasetVersion or a reference, got {type(dataset).__name__}.")
+        return self.backend.log_run_input(run_id, project or self.project, dataset, role)
+
+    def list_run_inputs(self, run_id: str) -> list[RunInput]:
+        """The dataset versions a run used, with their roles."""
+        return self.backend.list_run_inputs(run_id)
 
     # audit and maintenance ----------------------------------------------------------------
     def list_audit(self, **filters: Any) -> list[AuditEvent]:

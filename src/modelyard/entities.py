@@ -17,6 +17,10 @@ __all__ = [
     "ApiToken",
     "ArtifactInfo",
     "AuditEvent",
+    "Dataset",
+    "DatasetDeletion",
+    "DatasetFile",
+    "DatasetVersion",
     "GcReport",
     "Membership",
     "Metric",
@@ -25,9 +29,12 @@ __all__ = [
     "Project",
     "Role",
     "Run",
+    "RunInput",
     "RunPage",
     "RunStatus",
     "User",
+    "ValidationFailure",
+    "ValidationReport",
     "ms_to_datetime",
 ]
 
@@ -230,6 +237,122 @@ class Membership(_Entity):
     project: str
     user: str
     role: Role
+
+
+class DatasetFile(_Entity):
+    """One file of a dataset version: its relative path, size and BLAKE3 digest."""
+
+    path: str
+    size: int
+    digest: str
+
+
+class DatasetVersion(_Entity):
+    """An immutable, content-addressed version of a dataset.
+
+    ``digest`` is the BLAKE3 digest of the sorted manifest (``path``, ``digest``, ``size`` of every
+    file), so two versions with the same files have the same digest. ``schema`` and ``profile``
+    are set for tabular data (a single CSV, Parquet or JSON-lines file, or a DataFrame).
+    """
+
+    name: str
+    project: str
+    version: int
+    digest: str
+    files: list[DatasetFile] = Field(default_factory=list)
+    """The manifest, by path (empty when a listing leaves the files out: see ``num_files``)."""
+    num_files: int = 0
+    size: int = 0
+    """Total bytes of the files."""
+    num_rows: int | None = None
+    num_columns: int | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    profile: dict[str, Any] | None = None
+    created_at: datetime
+    creator: str
+    parent_version: int | None = None
+    message: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    deleted: bool = False
+    """Deleted versions keep their metadata for lineage; ``get`` refuses them."""
+    purged: bool = False
+    """Purged versions also lost their files, schema and profile (erased data)."""
+
+    model_config = ConfigDict(frozen=False, extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    @property
+    def ref(self) -> str:
+        """The reference of this version, ``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def schema(self) -> dict[str, Any] | None:  # type: ignore[override]  # noqa: D102 - see the field
+        return self.schema_
+
+
+class RunInput(_Entity):
+    """A dataset version a run used, and in which role (``train``, ``eval``, ...): lineage."""
+
+    run_id: str
+    run_name: str | None = None
+    project: str
+    """The dataset's project."""
+    dataset: str
+    version: int
+    digest: str
+    role: str
+    created_at: datetime
+    deleted: bool = False
+    """The dataset version was deleted (or purged) since; the link is kept for lineage."""
+
+    @property
+    def ref(self) -> str:
+        """The reference of the dataset version, ``name@version``."""
+        return f"{self.dataset}@{self.version}"
+
+
+class Dataset(_Entity):
+    """A named dataset of a project and its newest version number."""
+
+    name: str
+    project: str
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class DatasetDeletion(_Entity):
+    """What deleting (or purging) a dataset or one of its versions did."""
+
+    name: str
+    project: str
+    versions: list[int]
+    purged: bool
+    blobs_removed: int = 0
+    """Blobs no other object referenced, deleted by a purge."""
+    bytes_removed: int = 0
+
+
+class ValidationFailure(_Entity):
+    """One failed check of a column (or of the table when ``column`` is ``None``)."""
+
+    column: str | None
+    check: str
+    """missing_column, extra_column, type, range, category, null_rate, duplicate, length, pattern."""
+    severity: str = "error"
+    """``error`` fails validation; ``warning`` is reported only."""
+    count: int = 0
+    examples: list[Any] = Field(default_factory=list)
+    """A few offending values (never for PII columns)."""
+    message: str = ""
+
+
+class ValidationReport(_Entity):
+    """The result of validating data against a schema."""
+
+    ok: bool
+    failures: list[ValidationFailure] = Field(default_factory=list)
+    num_rows: int = 0
 
 
 T = TypeVar("T")

@@ -13,6 +13,7 @@ place, the CLI prints the message and exits 2), so the core never knows about HT
     │   ├── RunNotFoundError            "run_not_found"
     │   ├── ArtifactNotFoundError       "artifact_not_found"
     │   ├── BlobNotFoundError           "blob_not_found"
+    │   ├── DatasetNotFoundError        "dataset_not_found"   no such dataset, or no such version of it
     │   ├── UserNotFoundError           "user_not_found"
     │   └── TokenNotFoundError          "token_not_found"
     ├── ConflictError                   "conflict"            the object exists / is in the wrong state
@@ -20,6 +21,7 @@ place, the CLI prints the message and exits 2), so the core never knows about HT
     ├── PermissionDeniedError           "permission_denied"   authenticated, but the role does not allow it
     ├── IntegrityError                  "integrity_error"
     │   └── BlobCorruptedError          "blob_corrupted"      stored bytes do not match their digest
+    ├── ValidationError                 "validation_failed"   data failed its schema (carries the report)
     ├── StoreError                      "store_error"         the store cannot be opened or written
     │   └── SchemaOutdatedError         "schema_outdated"     run `modelyard db upgrade`
     └── IncompatibleVersionError        "incompatible_version"
@@ -27,12 +29,15 @@ place, the CLI prints the message and exits 2), so the core never knows about HT
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ArtifactNotFoundError",
     "AuthenticationError",
     "BlobCorruptedError",
     "BlobNotFoundError",
     "ConflictError",
+    "DatasetNotFoundError",
     "IncompatibleVersionError",
     "IntegrityError",
     "InvalidFilterError",
@@ -47,6 +52,7 @@ __all__ = [
     "StoreError",
     "TokenNotFoundError",
     "UserNotFoundError",
+    "ValidationError",
 ]
 
 
@@ -113,6 +119,12 @@ class BlobNotFoundError(NotFoundError):
     code = "blob_not_found"
 
 
+class DatasetNotFoundError(NotFoundError):
+    """No dataset has this name in the project, or the dataset has no such version."""
+
+    code = "dataset_not_found"
+
+
 class UserNotFoundError(NotFoundError):
     """No user has this name."""
 
@@ -156,6 +168,22 @@ class BlobCorruptedError(IntegrityError):
     """A blob's bytes do not match its digest; the corrupted bytes are never returned."""
 
     code = "blob_corrupted"
+
+
+class ValidationError(ModelyardError):
+    """Data failed validation against its schema; nothing was stored.
+
+    Attributes:
+        report: the :class:`~modelyard.entities.ValidationReport` listing every failure (``None``
+            when the error came back from a server without it).
+    """
+
+    code = "validation_failed"
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        """Create the error with its message and the validation report."""
+        super().__init__(message)
+        self.report = report
 
 
 class StoreError(ModelyardError):

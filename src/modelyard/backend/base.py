@@ -7,14 +7,19 @@ HTTP it is one round trip, and invariants are enforced once, on the side that ow
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from modelyard.blobs import BlobInfo
 from modelyard.entities import (
     ApiToken,
     ArtifactInfo,
     AuditEvent,
+    Dataset,
+    DatasetDeletion,
+    DatasetFile,
+    DatasetVersion,
     GcReport,
     Membership,
     Metric,
@@ -22,13 +27,17 @@ from modelyard.entities import (
     Project,
     Role,
     Run,
+    RunInput,
     RunPage,
     RunStatus,
     User,
 )
 from modelyard.types import MetricPoint
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "Progress"]
+
+Progress = Callable[[int], object]
+"""Called with a number of bytes processed (hashing, copying, uploading, downloading)."""
 
 
 class Backend(Protocol):
@@ -129,6 +138,80 @@ class Backend(Protocol):
 
     def download_artifacts(self, run_id: str, path: str | None, dst: Path) -> Path:
         """Download artifacts into ``dst``, digest-verified; return the local path."""
+        ...
+
+    def list_run_inputs(self, run_id: str) -> list[RunInput]:
+        """The dataset versions a run used, with their roles."""
+        ...
+
+    # datasets -----------------------------------------------------------------------------
+    def list_datasets(self, project: str) -> list[Dataset]:
+        """Datasets of a project that have a live version."""
+        ...
+
+    def list_dataset_versions(self, project: str, name: str, *, include_deleted: bool = False) -> list[DatasetVersion]:
+        """Versions of a dataset, newest first, without file lists."""
+        ...
+
+    def get_dataset_version(
+        self, project: str, ref: str, *, files: bool = True, include_deleted: bool = False
+    ) -> DatasetVersion:
+        """The version a reference (``name``, ``name@3``, ``name@latest``, ``name@sha:...``) names."""
+        ...
+
+    def put_dataset_blobs(
+        self,
+        project: str,
+        files: Sequence[tuple[Path, str | None]],
+        *,
+        link: bool = False,
+        progress: Progress | None = None,
+    ) -> list[tuple[BlobInfo, bool]]:
+        """Store local files (digest known or ``None``) as blobs, skipping those stored already.
+
+        Returns each file's blob and whether the file became a hardlink to it (``link``, local stores).
+        """
+        ...
+
+    def create_dataset_version(
+        self,
+        project: str,
+        name: str,
+        files: Sequence[DatasetFile],
+        *,
+        message: str = "",
+        tags: Mapping[str, Any] | None = None,
+        num_rows: int | None = None,
+        num_columns: int | None = None,
+        schema: Mapping[str, Any] | None = None,
+        profile: Mapping[str, Any] | None = None,
+    ) -> tuple[DatasetVersion, bool]:
+        """Record a version whose blobs are stored; ``False`` when it equals the newest version."""
+        ...
+
+    def delete_dataset(self, project: str, ref: str, *, purge: bool = False) -> DatasetDeletion:
+        """Delete a dataset (``name``) or a version; ``purge`` also erases the unreferenced blobs."""
+        ...
+
+    def download_dataset(
+        self,
+        project: str,
+        ref: str,
+        dst: Path,
+        *,
+        include: str | Sequence[str] | None = None,
+        link: bool = False,
+        progress: Progress | None = None,
+    ) -> tuple[DatasetVersion, list[DatasetFile]]:
+        """Materialise a version's files (matching ``include``) under ``dst``, digest-verified."""
+        ...
+
+    def log_run_input(self, run_id: str, project: str, ref: str, role: str = "input") -> RunInput:
+        """Link a run to a dataset version in a role (idempotent)."""
+        ...
+
+    def dataset_lineage(self, project: str, ref: str) -> list[RunInput]:
+        """The runs that used a dataset version."""
         ...
 
     def list_audit(self, **filters: Any) -> list[AuditEvent]:

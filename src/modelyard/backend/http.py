@@ -25,6 +25,8 @@ import httpx
 
 from modelyard import errors
 from modelyard._version import __version__
+from modelyard.backend._http_datasets import DatasetCalls
+from modelyard.backend.base import Progress
 from modelyard.blobs import CHUNK_SIZE, hash_file
 from modelyard.entities import (
     ApiToken,
@@ -83,7 +85,7 @@ def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
-class HttpBackend:
+class HttpBackend(DatasetCalls):
     """The Backend protocol over a modelyard server at ``uri`` (``http(s)://host:port``)."""
 
     def __init__(self, uri: str, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
@@ -306,41 +308,47 @@ class HttpBackend:
         return result
 
     def _download(self, run_id: str, info: ArtifactInfo, target: Path) -> None:
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
         url = f"/api/v1/runs/{_segment(run_id)}/artifacts/{_segment(info.path, keep_slash=True)}"
+        self._fetch(url, f"Artifact {info.path!r}", info.size, info.digest, target)
+
+    def _fetch(
+        self, url: str, label: str, size: int, digest: str, target: Path, progress: Progress | None = None
+    ) -> None:
+        """Stream ``url`` into a temp file beside ``target``; rename it only if its size and digest match."""
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
         for attempt in range(self._retries + 1):
             hasher = blake3.blake3()
-            size = 0
+            received = 0
             try:
                 response = self._send("GET", url, stream=True)
                 try:
                     with tmp.open("wb") as out:
                         for chunk in response.iter_bytes(CHUNK_SIZE):
                             hasher.update(chunk)
-                            size += len(chunk)
+                            received += len(chunk)
                             out.write(chunk)
+                            if progress is not None:
+                                progress(len(chunk))
                 finally:
                     response.close()
             except httpx.TransportError:
                 tmp.unlink(missing_ok=True)
                 if attempt == self._retries:
-                    raise errors.StoreError(
-                        f"Download of {info.path!r} from {self.uri} kept failing; retry later."
-                    ) from None
+                    raise errors.StoreError(f"Download of {label} from {self.uri} kept failing; retry later.") from None
                 time.sleep(0.2 * 2**attempt)
                 continue
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-            digest = hasher.hexdigest()
-            if size == info.size and digest == info.digest:
+            actual = hasher.hexdigest()
+            if received == size and actual == digest:
                 tmp.replace(target)
                 return
             tmp.unlink(missing_ok=True)
             if attempt == self._retries:
                 raise errors.BlobCorruptedError(
-                    f"Artifact {info.path!r} arrived with digest {digest} ({size} bytes), expected {info.digest} "
-                    f"({info.size} bytes); the server's copy may be damaged."
+                    f"{label} arrived with digest {actual} ({received} bytes), expected {digest} "
+                    f"({size} bytes); the server's copy may be damaged."
                 )
 
     # audit and maintenance ----------------------------------------------------------------

@@ -8,11 +8,17 @@ from typing import Any
 
 from modelyard.accounts import AccountService
 from modelyard.audit import Caller, local_caller
-from modelyard.blobs import BlobStore
+from modelyard.backend.base import Progress
+from modelyard.blobs import BlobInfo, BlobStore
+from modelyard.data._service import DatasetService
 from modelyard.entities import (
     ApiToken,
     ArtifactInfo,
     AuditEvent,
+    Dataset,
+    DatasetDeletion,
+    DatasetFile,
+    DatasetVersion,
     GcReport,
     Membership,
     Metric,
@@ -20,6 +26,7 @@ from modelyard.entities import (
     Project,
     Role,
     Run,
+    RunInput,
     RunPage,
     RunStatus,
     User,
@@ -45,6 +52,7 @@ class LocalBackend:
         caller = caller or local_caller(settings.user)
         self.tracking = TrackingService(self.store, self.blobs, caller)
         self.accounts = AccountService(self.store, caller)
+        self.datasets = DatasetService(self.store, self.blobs, caller)
 
     def create_project(self, name: str, description: str = "") -> Project:
         """Create a project."""
@@ -128,6 +136,67 @@ class LocalBackend:
     def download_artifacts(self, run_id: str, path: str | None, dst: Path) -> Path:
         """Download artifacts, digest-verified."""
         return self.tracking.download_artifacts(run_id, path, dst)
+
+    def list_run_inputs(self, run_id: str) -> list[RunInput]:
+        """The dataset versions a run used."""
+        return self.tracking.list_run_inputs(run_id)
+
+    # datasets -----------------------------------------------------------------------------
+    def list_datasets(self, project: str) -> list[Dataset]:
+        """Datasets of a project."""
+        return self.datasets.list_datasets(project)
+
+    def list_dataset_versions(self, project: str, name: str, *, include_deleted: bool = False) -> list[DatasetVersion]:
+        """Versions of a dataset, newest first."""
+        return self.datasets.list_versions(project, name, include_deleted=include_deleted)
+
+    def get_dataset_version(
+        self, project: str, ref: str, *, files: bool = True, include_deleted: bool = False
+    ) -> DatasetVersion:
+        """The version a reference names."""
+        return self.datasets.get_version(project, ref, files=files, include_deleted=include_deleted)
+
+    def put_dataset_blobs(
+        self,
+        project: str,
+        files: Sequence[tuple[Path, str | None]],
+        *,
+        link: bool = False,
+        progress: Progress | None = None,
+    ) -> list[tuple[BlobInfo, bool]]:
+        """Store files as blobs in one pass each (hash while copying), or as protected hardlinks."""
+        return self.datasets.put_files(files, link=link, progress=progress)
+
+    def create_dataset_version(
+        self, project: str, name: str, files: Sequence[DatasetFile], **kwargs: Any
+    ) -> tuple[DatasetVersion, bool]:
+        """Record a version whose blobs are stored."""
+        return self.datasets.create_version(project, name, files, **kwargs)
+
+    def delete_dataset(self, project: str, ref: str, *, purge: bool = False) -> DatasetDeletion:
+        """Delete (or purge) a dataset or one version."""
+        return self.datasets.delete(project, ref, purge=purge)
+
+    def download_dataset(
+        self,
+        project: str,
+        ref: str,
+        dst: Path,
+        *,
+        include: str | Sequence[str] | None = None,
+        link: bool = False,
+        progress: Progress | None = None,
+    ) -> tuple[DatasetVersion, list[DatasetFile]]:
+        """Materialise a version's files from the blob store (copies or read-only hardlinks)."""
+        return self.datasets.materialize(project, ref, dst, include=include, link=link, progress=progress)
+
+    def log_run_input(self, run_id: str, project: str, ref: str, role: str = "input") -> RunInput:
+        """Link a run to a dataset version."""
+        return self.datasets.log_input(run_id, project, ref, role)
+
+    def dataset_lineage(self, project: str, ref: str) -> list[RunInput]:
+        """The runs that used a dataset version."""
+        return self.datasets.lineage(project, ref)
 
     def list_audit(self, **filters: Any) -> list[AuditEvent]:
         """Audit events, newest first."""

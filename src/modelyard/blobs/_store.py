@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import (
+    BlobCorruptedError,
     InvalidInputError,
     StoreError,
 )
@@ -23,6 +24,17 @@ from modelyard.errors import (
 if TYPE_CHECKING:
     from _typeshed import StrPath
 
+from modelyard.blobs._files import (
+    SYNCFS_MIN_FILES,
+    fsync_dir,
+    fsync_file,
+    has_size,
+    remove_file,
+    remove_file_quietly,
+    same_file,
+    syncfs,
+    touch,
+)
 from modelyard.blobs._hashing import (
     CHUNK_SIZE,
     BlobInfo,
@@ -152,7 +164,7 @@ class BlobStore:
             info = copy_hashed(src, None, before.st_size)
             # An object store writes the final key directly from the file, so a change between hashing
             # and uploading would store other bytes under this digest: check it did not change.
-            self._put_remote(info, path=os.fspath(path), guard=lambda: _unchanged(before, os.stat(path)))
+            self._put_remote(info, path=os.fspath(path), guard=lambda: same_file(before, os.stat(path)))
             return info
 
     def put_bytes(self, data: bytes | bytearray | memoryview, *, sync: bool = True) -> BlobInfo:
@@ -201,16 +213,22 @@ class BlobStore:
             if not self._pending:
                 return
             try:
-                for tmp in self._pending.values():
-                    _fsync_file(tmp)
+                # Many files (a directory of small files): one syncfs(2) of the filesystem costs
+                # far less than an fsync per file and per directory, with the same guarantee.
+                batched = len(self._pending) >= SYNCFS_MIN_FILES and syncfs(self._root)
+                if not batched:
+                    for tmp in self._pending.values():
+                        fsync_file(tmp)
                 shards: set[str] = set()
                 for digest, tmp in list(self._pending.items()):
                     final = self._local_path(digest)
                     shards.add(os.path.dirname(final))
                     self._install(tmp, final, os.stat(tmp).st_size)
                     del self._pending[digest]
+                if batched and syncfs(self._root):
+                    return
                 for shard in shards:
-                    _fsync_dir(shard)
+                    fsync_dir(shard)
                 self._sync_objects_dir(shards)
             except OSError as exc:
                 raise self._write_error(exc) from exc
@@ -347,10 +365,126 @@ class BlobStore:
                     copy_hashed(reader, out.write, reader.size)
             os.replace(tmp, dst_path)
             # Renaming a hardlink over another link to the same blob does nothing and leaves it behind.
-            _remove_quietly(tmp)
+            remove_file_quietly(tmp)
         except BaseException:
-            _remove_quietly(tmp)
+            remove_file_quietly(tmp)
             raise
+
+    def put_link(self, path: StrPath, *, sync: bool = True) -> tuple[BlobInfo, bool]:
+        """Store the file at ``path`` by hardlinking it into a local store instead of copying it.
+
+        This is DVC's protected hardlink mode, for data too large to copy: the file and the blob share
+        one inode, which is made read-only so the stored bytes cannot be edited through the file (replace
+        the file instead). Where the blob is already stored, ``path`` is replaced by a hardlink to it
+        (after verifying the blob). Where no link is possible (a remote store, another filesystem, a file
+        whose mode cannot be changed) the file is copied, and the result says so.
+
+        Args:
+            path: The file to store.
+            sync: See :meth:`put_file`.
+
+        Returns:
+            The blob's digest and size, and whether ``path`` is now a hardlink to the blob.
+
+        Raises:
+            InvalidInputError: ``path`` cannot be read.
+            StoreError: the store cannot be written, or the file changed while it was stored.
+        """
+        src = os.path.abspath(os.fspath(path))
+        if not self.is_local:
+            return self.put_file(src, sync=sync), False
+        try:
+            before = os.stat(src)
+            info = hash_file(src)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {src}: {exc.strerror or exc}") from exc
+        self._prepare_local()
+        if self.exists(info.digest):
+            return info, self._relink(src, before, info)
+        tmp = os.path.join(self._tmp, f"link-{secrets.token_hex(8)}.tmp")
+        try:
+            os.link(src, tmp)
+        except OSError:
+            return self.put_file(src, sync=sync), False  # another filesystem, or no hardlinks here
+        try:
+            if not same_file(before, os.stat(tmp)):
+                raise changed_error(src)
+            try:
+                os.chmod(tmp, 0o444)  # the user's file too: one inode
+            except OSError:
+                remove_file(tmp)
+                return self.put_file(src, sync=sync), False  # not ours to protect: copy it
+            if sync:
+                fsync_file(tmp)
+            self._commit_local(tmp, info, sync, sync)
+        except BaseException:
+            remove_file_quietly(tmp)
+            raise
+        return info, self.is_linked(src, info.digest)
+
+    def _relink(self, src: str, before: os.stat_result, info: BlobInfo) -> bool:
+        """Replace ``src`` by a verified hardlink to its already stored blob; false where impossible."""
+        parent, name = os.path.split(src)
+        tmp = os.path.join(parent, f".{name}.{secrets.token_hex(8)}.link")
+        try:
+            if not self._link_verified(info.digest, tmp):
+                return False
+            if not same_file(before, os.stat(src)):
+                raise changed_error(src)
+            os.replace(tmp, src)
+        except BlobCorruptedError:
+            # The stored copy is damaged: set it aside and store these (verified) bytes instead.
+            remove_file_quietly(tmp)
+            self.quarantine(info.digest)
+            return self.put_link(src)[1]
+        except OSError:
+            remove_file_quietly(tmp)
+            return False
+        finally:
+            remove_file_quietly(tmp)
+        touch(self._local_path(info.digest))
+        return True
+
+    def is_linked(self, path: StrPath, digest: str) -> bool:
+        """Whether the file at ``path`` is a hardlink to the blob ``digest`` of this (local) store."""
+        if not self.is_local:
+            return False
+        check_digest(digest)
+        src = os.fspath(path)
+        with self._lock:
+            blob = self._pending.get(digest) or self._local_path(digest)
+        try:
+            return os.path.samefile(src, blob)
+        except OSError:
+            return False
+
+    def quarantine(self, digest: str) -> str | None:
+        """Move a (corrupted) blob out of ``objects/`` into ``quarantine/``, kept for inspection.
+
+        The blob is never served again, and storing the right bytes later repairs the store.
+
+        Returns:
+            Where the blob went, or ``None`` when the store did not hold it.
+
+        Raises:
+            InvalidInputError: ``digest`` is not a valid digest.
+            StoreError: the store cannot be written.
+        """
+        check_digest(digest)
+        name = f"{digest}.{time.time_ns()}"
+        try:
+            if self.is_local:
+                target = os.path.join(self._root, "quarantine", name)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(self._local_path(digest), target)
+            else:
+                target = f"{self._root}/quarantine/{name}"
+                self._fs.mv(self._remote_key(digest), target)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        return target
 
     def iter_blobs(self) -> Iterator[tuple[str, float]]:
         """Yield ``(digest, mtime)`` for every blob in place, mtime in epoch seconds, for garbage collection.
@@ -382,7 +516,7 @@ class BlobStore:
                 found = False
                 for path in paths:
                     try:
-                        _remove(path)
+                        remove_file(path)
                         found = True
                     except FileNotFoundError:
                         pass
@@ -429,7 +563,7 @@ class BlobStore:
         try:
             os.makedirs(self._tmp, exist_ok=True)
             for directory in {os.path.dirname(path) for path in created} | {self._root, self._objects}:
-                _fsync_dir(directory)
+                fsync_dir(directory)
         except OSError as exc:
             raise self._write_error(exc) from exc
         self._prepared = True
@@ -456,7 +590,7 @@ class BlobStore:
 
                 info = copy_hashed(src, write, size_hint)
                 # Content already stored needs no fsync: its temp file is about to be dropped.
-                fsynced = sync and not _has_size(self._local_path(info.digest), info.size)
+                fsynced = sync and not has_size(self._local_path(info.digest), info.size)
                 try:
                     # Blobs are immutable: read-only also protects files hardlinked to them from edits.
                     if hasattr(os, "fchmod"):
@@ -467,7 +601,7 @@ class BlobStore:
                     raise self._write_error(exc) from exc
             self._commit_local(tmp, info, sync, fsynced)
         except BaseException:
-            _remove_quietly(tmp)
+            remove_file_quietly(tmp)
             raise
         return info
 
@@ -478,36 +612,36 @@ class BlobStore:
         with self._lock:
             if not sync:
                 if digest in self._pending:
-                    _remove_quietly(tmp)
-                elif _has_size(final, info.size):
-                    _touch(final)  # already stored: see _install
-                    _remove_quietly(tmp)
+                    remove_file_quietly(tmp)
+                elif has_size(final, info.size):
+                    touch(final)  # already stored: see _install
+                    remove_file_quietly(tmp)
                 else:
                     self._pending[digest] = tmp
                 return
             stale = self._pending.pop(digest, None)
             try:
-                if not fsynced and not _has_size(final, info.size):
-                    _fsync_file(tmp)  # the stored copy went away since it was checked
+                if not fsynced and not has_size(final, info.size):
+                    fsync_file(tmp)  # the stored copy went away since it was checked
                 self._install(tmp, final, info.size)
                 # Also when the blob was already there: another process may not have fsynced it yet.
-                _fsync_dir(os.path.dirname(final))
+                fsync_dir(os.path.dirname(final))
                 self._sync_objects_dir({os.path.dirname(final)})
             except OSError as exc:
                 raise self._write_error(exc) from exc
             finally:
                 if stale is not None:
-                    _remove_quietly(stale)
+                    remove_file_quietly(stale)
 
     def _install(self, tmp: str, final: str, size: int) -> None:
         """Rename the fsynced ``tmp`` to ``final``, or drop it if ``final`` already holds the blob."""
         with contextlib.suppress(FileExistsError):
             os.mkdir(os.path.dirname(final))
-        if _has_size(final, size):
+        if has_size(final, size):
             # A name in objects/ only ever holds complete, durable bytes: keep it (dedup), and refresh
             # its mtime so that a concurrent garbage collection, which spares recent blobs, spares it.
             # A different size means it was truncated behind our back: replacing it repairs it.
-            _touch(final)
+            touch(final)
             os.remove(tmp)
         else:
             os.replace(tmp, final)
@@ -532,7 +666,7 @@ class BlobStore:
         """Fsync objects/ unless every shard directory in ``shards`` is already known to be durable."""
         new = shards - self._durable_shards
         if new:
-            _fsync_dir(self._objects)
+            fsync_dir(self._objects)
             self._durable_shards |= new
 
     def _open_local(self, digest: str) -> io.FileIO:
@@ -652,53 +786,3 @@ def _remote_mtime(fs: Any, path: str, info: Mapping[str, Any]) -> float:
     except (NotImplementedError, FileNotFoundError, AttributeError):
         # Unknown age: report it as new, so a garbage collection sparing recent blobs keeps it.
         return time.time()
-
-
-def _unchanged(before: os.stat_result, after: os.stat_result) -> bool:
-    return (before.st_size, before.st_mtime_ns, before.st_ino) == (after.st_size, after.st_mtime_ns, after.st_ino)
-
-
-def _has_size(path: str, size: int) -> bool:
-    try:
-        return os.stat(path).st_size == size
-    except FileNotFoundError:
-        return False
-
-
-def _touch(path: str) -> None:
-    with contextlib.suppress(OSError):  # another user's blob: its mtime only matters to garbage collection
-        os.utime(path)
-
-
-def _remove(path: str) -> None:
-    if os.name == "nt":
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o644)  # Windows refuses to delete read-only files
-    os.remove(path)
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        _remove(path)
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: str) -> None:
-    """Make the entries of directory ``path`` durable (POSIX; Windows cannot open directories)."""
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # filesystems that cannot sync directories
-            raise
-    finally:
-        os.close(fd)

@@ -36,6 +36,7 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "db": ("modelyard.cli.db", "Migrate and inspect the metadata database."),
     "projects": ("modelyard.cli.projects", "List and create projects."),
     "runs": ("modelyard.cli.runs", "List, show, compare, delete and restore runs."),
+    "data": ("modelyard.cli.data", "Version datasets: add, get, list, lineage, push/pull, schemas, validation."),
     "gc": ("modelyard.cli.gc", "Remove blobs that nothing references any more."),
     "users": ("modelyard.cli.users", "Create, list and disable users; give them roles in projects."),
     "tokens": ("modelyard.cli.tokens", "Create, list and revoke API tokens."),

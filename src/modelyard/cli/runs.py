@@ -131,12 +131,13 @@ def _runs_table(runs: Sequence[Run], project: str, width: int) -> Table:
 
 @app.command()
 def show(run_id: RunIdArgument, uri: UriOption = None, as_json: JsonOption = False) -> None:
-    """Show a run: params, metrics, tags, artifacts, parent, source and error."""
+    """Show a run: params, metrics, tags, artifacts, inputs (dataset versions), parent, source and error."""
     with open_client(uri) as client:
         run = client.get_run(run_id)
         artifacts = client.list_artifacts(run_id)
+        inputs = client.list_run_inputs(run_id)
     if as_json:
-        print_json({**dump(run), "artifacts": [dump(a) for a in artifacts]})
+        print_json({**dump(run), "artifacts": [dump(a) for a in artifacts], "inputs": [dump(i) for i in inputs]})
         return
     out = console()
     header = Table.grid(padding=(0, 2))
@@ -166,6 +167,12 @@ def show(run_id: RunIdArgument, uri: UriOption = None, as_json: JsonOption = Fal
         table.columns[1].justify = "right"
         for artifact in artifacts:
             table.add_row(escape(artifact.path), format_bytes(artifact.size), artifact.digest[:16])
+        out.print(table)
+    if inputs:
+        table = Table("dataset", "role", "project", "digest", title="inputs", title_justify="left")
+        for item in inputs:
+            label = item.ref + (" (deleted)" if item.deleted else "")
+            table.add_row(escape(label), escape(item.role), escape(item.project), item.digest[:12])
         out.print(table)
     if run.error:
         out.print(Text("error", style="bold red"))

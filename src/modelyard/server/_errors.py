@@ -29,6 +29,7 @@ from modelyard.errors import (
     NotFoundError,
     PermissionDeniedError,
     StoreError,
+    ValidationError,
 )
 
 __all__ = [
@@ -69,6 +70,7 @@ def status_for(exc: ModelyardError) -> int:
         (BlobCorruptedError, 500),
         (IntegrityError, 400),
         (IncompatibleVersionError, 400),
+        (ValidationError, 422),
         (InvalidInputError, 400),
         (PermissionDeniedError, 403),
         (NotFoundError, 404),

@@ -32,6 +32,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UNLIMITED = frozenset({"/health"})
+_BLOB_UPLOADS = "/api/v1/datasets/blobs/"  # streamed uploads, like artifacts
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CSP = (
     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -129,7 +130,7 @@ class GuardMiddleware:
             return
         path: str = scope.get("path", "")
         method: str = scope.get("method", "GET")
-        is_upload = method == "PUT" and "/artifacts/" in path
+        is_upload = method == "PUT" and ("/artifacts/" in path or path.startswith(_BLOB_UPLOADS))
         limit = self.max_upload if is_upload else self.max_body
         if path.startswith("/api/") and method in _UNSAFE:
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.entities import Role, Run, RunStatus
+from modelyard.entities import DatasetFile, DatasetVersion, Role, Run, RunStatus
 
 __all__ = [
+    "DatasetVersionCreate",
+    "DatasetVersionCreated",
     "ErrorDetail",
     "ErrorResponse",
     "LogBatchRequest",
     "LoginRequest",
     "MemberRequest",
+    "MissingBlobsRequest",
+    "MissingBlobsResponse",
     "ProjectCreate",
     "RunCreate",
+    "RunInputCreate",
     "RunPageResponse",
     "RunUpdate",
     "SearchRequest",
@@ -132,3 +139,45 @@ class TokenCreate(_Body):
     user: str | None = Field(default=None, max_length=128)
     name: str = Field(max_length=128)
     expires_in_days: int | None = Field(default=None, ge=0, le=36500)
+
+
+class MissingBlobsRequest(_Body):
+    """Which of these blob digests must be uploaded before a version of ``project`` can use them."""
+
+    project: str = Field(max_length=128)
+    digests: list[str] = Field(max_length=100_000)
+
+
+class MissingBlobsResponse(BaseModel):
+    """The digests to upload (``PUT /api/v1/datasets/blobs/{digest}``)."""
+
+    missing: list[str]
+
+
+class DatasetVersionCreate(_Body):
+    """Record a dataset version whose blobs are uploaded (identical to the newest: nothing new)."""
+
+    project: str = Field(max_length=128)
+    name: str = Field(max_length=128)
+    files: list[DatasetFile] = Field(max_length=1_000_000)
+    message: str = Field(default="", max_length=10_000)
+    tags: dict[str, str] = Field(default_factory=dict)
+    num_rows: int | None = Field(default=None, ge=0)
+    num_columns: int | None = Field(default=None, ge=0)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    profile: dict[str, Any] | None = None
+
+
+class DatasetVersionCreated(BaseModel):
+    """The recorded version, and whether it is new."""
+
+    version: DatasetVersion
+    created: bool
+
+
+class RunInputCreate(_Body):
+    """Link a run to a dataset version (``ref``: ``name``, ``name@3``, ``name@sha:...``) in a role."""
+
+    project: str = Field(max_length=128)
+    ref: str = Field(max_length=300)
+    role: str = Field(default="input", max_length=64)

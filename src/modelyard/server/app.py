@@ -16,7 +16,7 @@ from modelyard.server._context import AppState
 from modelyard.server._errors import install_error_handlers
 from modelyard.server._guard import GuardMiddleware
 from modelyard.server._schemas import ErrorResponse
-from modelyard.server.routers import accounts, artifacts, audit, pages, projects, runs, system
+from modelyard.server.routers import accounts, artifacts, audit, datasets, pages, projects, runs, system
 from modelyard.settings import Settings, load_settings
 from modelyard.store.sql import SqlStore
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings, *, store: SqlStore | None = None) -> FastAPI:
         settings=settings, store=store, blobs=blobs, auth=settings.auth, anonymous_user=anonymous
     )
     install_error_handlers(app)
-    for module in (system, pages, accounts, projects, runs, artifacts, audit):
+    for module in (system, pages, accounts, projects, runs, artifacts, datasets, audit):
         app.include_router(module.router, responses=_ERROR_RESPONSES)
     origins = _split(settings.cors_origins)
     if origins:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import PrivateAttr
 
-from modelyard.entities import ArtifactInfo, Run, RunStatus
+from modelyard.entities import ArtifactInfo, DatasetVersion, Run, RunInput, RunStatus
 from modelyard.errors import InvalidInputError
 from modelyard.names import validate_name
 
@@ -34,6 +34,7 @@ __all__ = [
     "get_client",
     "log_artifact",
     "log_artifacts",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -255,6 +256,13 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> li
     run = _current()
     infos: list[ArtifactInfo] = run._client.log_artifacts(run.id, local_dir, artifact_path)
     return infos
+
+
+def log_input(dataset: DatasetVersion | str, role: str = "input") -> RunInput:
+    """Record that the active run used a dataset version (``yard.log_input(dv, role="train")``)."""
+    run = _current()
+    found: RunInput = run._client.log_input(run.id, dataset, role)
+    return found
 
 
 def flush() -> None:

@@ -22,6 +22,7 @@ from modelyard.entities import (
     MetricBucket,
     Project,
     Run,
+    RunInput,
     RunPage,
     RunStatus,
 )
@@ -361,6 +362,14 @@ class TrackingService:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.blobs.get_file(info.digest, target)
         return result
+
+    # inputs -------------------------------------------------------------------------------
+    def list_run_inputs(self, run_id: str) -> list[RunInput]:
+        """The dataset versions a run used, with their roles (lineage; see ``DatasetService.log_input``)."""
+        validate_run_id(run_id)
+        with self.store.read() as tx:
+            tx.run_row(run_id)
+            return tx.run_inputs(run_id)
 
     # audit and maintenance ----------------------------------------------------------------
     def list_audit(self, **filters: Any) -> list[AuditEvent]:

@@ -8,25 +8,21 @@ stream the blob with ``Content-Length`` and ``X-Content-Digest``, verified as th
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-import blake3
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.blobs import CHUNK_SIZE
 from modelyard.entities import ArtifactInfo, Role
-from modelyard.errors import ArtifactNotFoundError, IntegrityError, InvalidInputError
+from modelyard.errors import ArtifactNotFoundError
 from modelyard.names import validate_artifact_path
 from modelyard.server._auth import requires
 from modelyard.server._context import Principal, app_state
-from modelyard.server._errors import PayloadTooLargeError
+from modelyard.server._uploads import received_upload
 from modelyard.server.routers._deps import tracking
 
 __all__ = ["DIGEST_HEADER", "PREVERIFY_BYTES", "router"]
@@ -62,30 +58,9 @@ async def upload_artifact(
     service = tracking(request, principal)
     await run_in_threadpool(service.list_artifacts, run_id, path)  # the run exists and is readable
     limit = app_state(request).settings.max_upload_bytes
-    fd, tmp_name = tempfile.mkstemp(prefix="modelyard-upload-")
-    tmp = Path(tmp_name)
-    try:
-        hasher = blake3.blake3()
-        size = 0
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLargeError(f"Artifact {path!r} is larger than the limit of {limit} bytes.")
-                hasher.update(chunk)
-                out.write(chunk)
-        digest = hasher.hexdigest()
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) != size:
-            raise InvalidInputError(f"Upload of {path!r} was cut short: {size} of {declared} bytes arrived; retry.")
-        if content_digest is not None and content_digest.lower() != digest:
-            raise IntegrityError(
-                f"Upload of {path!r} arrived with digest {digest}, not {content_digest}: retry the upload."
-            )
+    async with received_upload(request, f"artifact {path!r}", limit, content_digest) as (tmp, _, _):
         infos = await run_in_threadpool(service.log_artifacts, run_id, [(tmp, path)])
-        return infos[0]
-    finally:
-        tmp.unlink(missing_ok=True)
+    return infos[0]
 
 
 @router.get("/{path:path}")

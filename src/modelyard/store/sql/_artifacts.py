@@ -1,4 +1,4 @@
-"""Artifact rows (path -> blob digest) and blob references for garbage collection."""
+"""Artifact rows (path -> blob digest) and the blob references garbage collection keeps."""
 
 from __future__ import annotations
 
@@ -44,5 +44,10 @@ class ArtifactRows:
         return [ArtifactInfo(path=p, size=s, digest=d) for p, s, d in self.conn.execute(query)]
 
     def referenced_digests(self) -> set[str]:
-        """Every blob digest some live object references (artifacts of deleted runs included: restorable)."""
-        return set(self.conn.execute(sa.select(t.artifacts.c.digest).distinct()).scalars())
+        """Every blob digest some object references: artifacts and dataset files.
+
+        Artifacts of deleted runs and files of deleted dataset versions count (they are restorable);
+        purged dataset versions have no files left.
+        """
+        query = sa.union(sa.select(t.artifacts.c.digest), sa.select(t.dataset_files.c.digest))
+        return set(self.conn.execute(query).scalars())

@@ -35,6 +35,9 @@ __all__ = [
     "api_tokens",
     "artifacts",
     "audit_events",
+    "dataset_files",
+    "dataset_versions",
+    "datasets",
     "memberships",
     "metadata",
     "metric_batches",
@@ -43,6 +46,7 @@ __all__ = [
     "metrics",
     "params",
     "projects",
+    "run_inputs",
     "runs",
     "sessions",
     "signin_links",
@@ -258,4 +262,64 @@ signin_links = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("used_at", BigInteger, nullable=True),
     Index(None, "user_id"),
+)
+
+
+# Datasets (revision 0003). A version's files are blobs named by digest; the version's own digest
+# is the BLAKE3 of its sorted manifest. Versions are numbered per dataset (never reused); a deleted
+# version keeps its row (lineage stays readable), a purged one also loses its files and statistics.
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("num_files", Integer, nullable=False),
+    Column("num_rows", BigInteger, nullable=True),
+    Column("num_columns", Integer, nullable=True),
+    Column("schema", Text, nullable=True),  # JSON
+    Column("profile", Text, nullable=True),  # JSON
+    Column("creator", String(KEY), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("parent_version", Integer, nullable=True),
+    Column("message", Text, nullable=False, default=""),
+    Column("tags", Text, nullable=False, default="{}"),  # JSON
+    Column("deleted_at", BigInteger, nullable=True),
+    Column("purged_at", BigInteger, nullable=True),
+    UniqueConstraint("dataset_id", "version"),
+    Index(None, "digest"),
+)
+
+dataset_files = Table(
+    "dataset_files",
+    metadata,
+    Column("version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index(None, "digest"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "dataset_version_id"),
 )

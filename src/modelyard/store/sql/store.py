@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from modelyard.errors import StoreError
 from modelyard.store.sql._accounts import AccountRows
 from modelyard.store.sql._artifacts import ArtifactRows
+from modelyard.store.sql._datasets import DatasetRows
 from modelyard.store.sql._metrics import MetricRows
 from modelyard.store.sql._runs import RunRows
 from modelyard.store.sql._search import SearchRows
@@ -32,7 +33,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class StoreTx(RunRows, MetricRows, ArtifactRows, SearchRows, AccountRows):
+class StoreTx(RunRows, MetricRows, ArtifactRows, SearchRows, AccountRows, DatasetRows):
     """Every store operation, bound to one connection inside one transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:

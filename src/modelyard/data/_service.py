@@ -1,0 +1,477 @@
+"""The dataset service: versions, references, deletion and purge, materialisation and lineage, with audit.
+
+This is the one place where dataset rules live: a version's files must all be durable blobs before
+its row commits; adding the same files as the newest version creates nothing; version numbers are
+given under the dataset's lock; deleted versions keep their rows (lineage stays readable) and purged
+ones lose their files, statistics and — when nothing else references them — their blobs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.audit import Caller
+from modelyard.blobs import CHUNK_SIZE, BlobInfo
+from modelyard.data._manifest import check_files, manifest_digest, select_files
+from modelyard.data._refs import DatasetRef, parse_ref
+from modelyard.entities import Dataset, DatasetDeletion, DatasetFile, DatasetVersion, RunInput
+from modelyard.errors import (
+    BlobCorruptedError,
+    BlobNotFoundError,
+    ConflictError,
+    DatasetNotFoundError,
+    IntegrityError,
+    InvalidInputError,
+)
+from modelyard.names import MAX_TAG_VALUE_LENGTH, validate_key, validate_name, validate_run_id
+
+if TYPE_CHECKING:
+    from modelyard.blobs import BlobStore
+    from modelyard.store.sql import SqlStore, StoreTx
+
+__all__ = ["DatasetService", "MAX_MESSAGE_LENGTH"]
+
+MAX_MESSAGE_LENGTH = 10_000
+_MAX_ROLE_LENGTH = 64
+
+Progress = Callable[[int], object]
+"""Called with a number of bytes processed."""
+
+
+class DatasetService:
+    """Dataset operations over a metadata store and a blob store, on behalf of one caller."""
+
+    def __init__(self, store: SqlStore, blobs: BlobStore, caller: Caller) -> None:
+        """Bind the service to its stores and the caller recorded in the audit log."""
+        self.store = store
+        self.blobs = blobs
+        self.caller = caller
+
+    def _audit(
+        self, tx: StoreTx, action: str, object_type: str, object_id: str, project: str, summary: Mapping[str, Any]
+    ) -> None:
+        tx.append_audit(
+            self.caller.user,
+            action,
+            object_type,
+            object_id,
+            project,
+            summary,
+            self.caller.request_id,
+            self.caller.client_addr,
+        )
+
+    # blobs --------------------------------------------------------------------------------
+    def missing_blobs(self, project: str, digests: Sequence[str], *, scoped: bool = False) -> list[str]:
+        """The digests the blob store lacks, so the caller uploads only those.
+
+        With ``scoped`` (callers through the server) a blob counts as present only if an object of
+        ``project`` already references it, so the answer never reveals other projects' data.
+        """
+        validate_name(project, "project name")
+        wanted = list(dict.fromkeys(digests))
+        present = self.blobs.exists_many(wanted)
+        if scoped and present:
+            with self.store.read() as tx:
+                project_id = tx.project_id(project) if tx.project_exists(project) else None
+                present = tx.digests_in_project(project_id, present) if project_id is not None else set()
+        return [d for d in wanted if d not in present]
+
+    def put_files(
+        self,
+        files: Sequence[tuple[Path, str | None]],
+        *,
+        link: bool = False,
+        progress: Progress | None = None,
+    ) -> list[tuple[BlobInfo, bool]]:
+        """Store local files as blobs: copies, or protected hardlinks with ``link``; all durable on return.
+
+        Files given with their digest (known from the stat cache) are skipped when the store holds
+        them already; the others are hashed while they are copied, in one pass.
+
+        Returns each file's blob and whether the file is now a hardlink to it.
+        """
+        known = {digest for _, digest in files if digest is not None}
+        present = self.blobs.exists_many(known) if known else set()
+        results: list[tuple[BlobInfo, bool]] = []
+        for path, digest in files:
+            if digest is not None and digest in present and not (link and not self.blobs.is_linked(path, digest)):
+                try:
+                    size = os.stat(path).st_size
+                except OSError as exc:
+                    raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+                info, linked = BlobInfo(digest, size), link
+            elif link:
+                info, linked = self.blobs.put_link(path, sync=False)
+            else:
+                info, linked = self.blobs.put_file(path, sync=False), False
+            results.append((info, linked))
+            if progress is not None:
+                progress(info.size)
+        self.blobs.sync()
+        return results
+
+    def put_uploaded_blob(self, path: Path, digest: str) -> BlobInfo:
+        """Store an upload already checked against ``digest`` (the server's blob route)."""
+        info = self.blobs.put_file(path)
+        if info.digest != digest:
+            raise IntegrityError(f"upload changed while it was stored: digest {info.digest}, expected {digest}.")
+        return info
+
+    # versions -----------------------------------------------------------------------------
+    def create_version(
+        self,
+        project: str,
+        name: str,
+        files: Sequence[DatasetFile | Mapping[str, Any]],
+        *,
+        message: str = "",
+        tags: Mapping[str, Any] | None = None,
+        num_rows: int | None = None,
+        num_columns: int | None = None,
+        schema: Mapping[str, Any] | None = None,
+        profile: Mapping[str, Any] | None = None,
+    ) -> tuple[DatasetVersion, bool]:
+        """Record a version of ``name`` with these files; its parent is the newest live version.
+
+        Returns the version and whether it is new: files identical to the newest version's return
+        that version (``False``) and change nothing.
+
+        Raises:
+            InvalidInputError: a bad name, path, digest, tag or message.
+            IntegrityError: a file's blob is not in the blob store (upload it first).
+        """
+        validate_name(project, "project name")
+        validate_name(name, "dataset name")
+        manifest = check_files(files)
+        if not isinstance(message, str) or len(message) > MAX_MESSAGE_LENGTH:
+            raise InvalidInputError(f"message must be a string of at most {MAX_MESSAGE_LENGTH} characters.")
+        tag_values = _check_tags(tags or {})
+        for field, value in (("num_rows", num_rows), ("num_columns", num_columns)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InvalidInputError(f"{field} must be a non-negative integer, got {value!r}.")
+        digest = manifest_digest(manifest)
+        with self.store.write() as tx:
+            # Checked under the write lock, so a purge cannot remove a blob between check and commit.
+            self._require_blobs(name, manifest)
+            existed = tx.project_exists(project)
+            project_id = tx.project_id(project, create=True)
+            if not existed:
+                self._audit(tx, "project.create", "project", project, project, {"implicit": True})
+            dataset_id = tx.lock_dataset(project_id, name)
+            latest = tx.version_row(dataset_id)
+            if latest is not None and latest.digest == digest:
+                return tx.version_entity(latest, name, project), False
+            number = tx.max_version(dataset_id) + 1
+            tx.insert_version(
+                {
+                    "dataset_id": dataset_id,
+                    "version": number,
+                    "digest": digest,
+                    "size": sum(f.size for f in manifest),
+                    "num_files": len(manifest),
+                    "num_rows": num_rows,
+                    "num_columns": num_columns,
+                    "schema": dict(schema) if schema is not None else None,
+                    "profile": dict(profile) if profile is not None else None,
+                    "creator": self.caller.user,
+                    "created_at": now_ms(),
+                    "parent_version": None if latest is None else latest.version,
+                    "message": message,
+                    "tags": tag_values,
+                },
+                manifest,
+            )
+            tx.touch_dataset(dataset_id)
+            self._audit(
+                tx,
+                "dataset.version.create",
+                "dataset",
+                f"{name}@{number}",
+                project,
+                {"digest": digest, "files": len(manifest), "bytes": sum(f.size for f in manifest), "message": message},
+            )
+            row = tx.version_row(dataset_id, number)
+            return tx.version_entity(row, name, project), True
+
+    def _require_blobs(self, name: str, files: Sequence[DatasetFile]) -> None:
+        present = self.blobs.exists_many({f.digest for f in files})
+        missing = [f.path for f in files if f.digest not in present]
+        if missing:
+            shown = ", ".join(repr(p) for p in missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            raise IntegrityError(
+                f"cannot record dataset {name!r}: the blob store lacks the content of {len(missing)} file(s) "
+                f"({shown}); upload them before creating the version."
+            )
+
+    def _resolve(self, tx: StoreTx, project: str, ref: DatasetRef, *, include_deleted: bool = False) -> Any:
+        """The version row ``ref`` names in ``project``."""
+        dataset_id = tx.dataset_id(tx.project_id(project), ref.name)
+        if dataset_id is None:
+            raise DatasetNotFoundError(
+                f"No dataset named {ref.name!r} in project {project!r}; list them with `modelyard data ls`."
+            )
+        if ref.version is not None:
+            row = tx.version_row(dataset_id, ref.version)
+            if row is None:
+                latest = tx.max_version(dataset_id)
+                raise DatasetNotFoundError(f"Dataset {ref.name!r} has no version {ref.version} (newest: {latest}).")
+        elif ref.sha is not None:
+            rows = tx.version_rows_by_digest(dataset_id, ref.sha)
+            if not rows:
+                raise DatasetNotFoundError(f"No version of dataset {ref.name!r} has a digest starting with {ref.sha}.")
+            if len({r.digest for r in rows}) > 1:
+                candidates = ", ".join(f"{ref.name}@{r.version} (sha:{r.digest[:12]})" for r in rows[:10])
+                raise InvalidInputError(f"{ref} is ambiguous: it matches {candidates}; give more digest characters.")
+            row = rows[0]  # the same content in several versions: the newest
+        else:
+            row = tx.version_row(dataset_id)
+            if row is None:
+                raise DatasetNotFoundError(f"Dataset {ref.name!r} has no versions left (all were deleted).")
+        if row.deleted_at is not None and not include_deleted:
+            raise DatasetNotFoundError(f"{ref.name}@{row.version} was deleted.")
+        return row
+
+    def get_version(
+        self, project: str, ref: str, *, files: bool = True, include_deleted: bool = False
+    ) -> DatasetVersion:
+        """The version a reference names: ``name``, ``name@latest``, ``name@3`` or ``name@sha:<prefix>``."""
+        validate_name(project, "project name")
+        parsed = parse_ref(ref)
+        with self.store.read() as tx:
+            row = self._resolve(tx, project, parsed, include_deleted=include_deleted)
+            return tx.version_entity(row, parsed.name, project, files=files)
+
+    def list_datasets(self, project: str) -> list[Dataset]:
+        """Datasets of a project that have a live version, by name."""
+        validate_name(project, "project name")
+        with self.store.read() as tx:
+            return tx.list_datasets(tx.project_id(project), project)
+
+    def list_versions(self, project: str, name: str, *, include_deleted: bool = False) -> list[DatasetVersion]:
+        """Versions of a dataset, newest first, without their file lists (see ``num_files``)."""
+        validate_name(project, "project name")
+        validate_name(name, "dataset name")
+        with self.store.read() as tx:
+            dataset_id = tx.dataset_id(tx.project_id(project), name)
+            if dataset_id is None:
+                raise DatasetNotFoundError(f"No dataset named {name!r} in project {project!r}.")
+            rows = tx.version_rows(dataset_id, include_deleted=include_deleted)
+            return [tx.version_entity(r, name, project, files=False) for r in rows]
+
+    def file_of(self, project: str, ref: str, path: str) -> tuple[DatasetVersion, DatasetFile]:
+        """A version and one of its files (for downloads)."""
+        version = self.get_version(project, ref)
+        for f in version.files:
+            if f.path == path:
+                return version, f
+        raise DatasetNotFoundError(f"{version.ref} has no file {path!r}.")
+
+    def iter_file(
+        self, project: str, ref: str, path: str, *, verify_up_to: int = 0
+    ) -> tuple[DatasetFile, Iterator[bytes]]:
+        """One file of a version as a stream of chunks (for downloads), verified as it is read.
+
+        Files up to ``verify_up_to`` bytes are checked before the first chunk, so a corrupted blob
+        is a clean error; a larger one fails at the chunk that completes it. Either way the bad
+        blob is quarantined and the error names the dataset, version and file.
+        """
+        version, f = self.file_of(project, ref, path)
+        try:
+            if f.size <= verify_up_to:
+                self.blobs.verify(f.digest)
+            reader = self.blobs.open(f.digest)
+        except BlobCorruptedError:
+            self.blobs.quarantine(f.digest)
+            raise BlobCorruptedError(corrupted_message(version, f)) from None
+        except BlobNotFoundError:
+            raise IntegrityError(missing_message(version, f)) from None
+
+        def chunks() -> Iterator[bytes]:
+            with reader:
+                try:
+                    while chunk := reader.read(CHUNK_SIZE):
+                        yield chunk
+                except BlobCorruptedError:
+                    self.blobs.quarantine(f.digest)
+                    raise BlobCorruptedError(corrupted_message(version, f)) from None
+
+        return f, chunks()
+
+    # deletion -----------------------------------------------------------------------------
+    def delete(self, project: str, ref: str, *, purge: bool = False) -> DatasetDeletion:
+        """Delete a version (``name@3``) or a whole dataset (``name``); restorable rows stay for lineage.
+
+        With ``purge`` the versions also lose their files, schema and profile, and the blobs no
+        other object references are deleted at once (after the rows commit) — for data that must be
+        erased. Lineage keeps naming the purged versions.
+        """
+        validate_name(project, "project name")
+        parsed = parse_ref(ref)
+        whole = "@" not in ref
+        stamp = now_ms()
+        with self.store.write() as tx:
+            if whole:
+                dataset_id = tx.dataset_id(tx.project_id(project), parsed.name)
+                if dataset_id is None:
+                    raise DatasetNotFoundError(f"No dataset named {parsed.name!r} in project {project!r}.")
+                rows = tx.version_rows(dataset_id, include_deleted=purge)
+                rows = [r for r in rows if r.purged_at is None]
+                if not rows:
+                    raise DatasetNotFoundError(f"Dataset {parsed.name!r} has no versions left to delete.")
+            else:
+                row = self._resolve(tx, project, parsed, include_deleted=purge)
+                if row.purged_at is not None:
+                    raise ConflictError(f"{parsed.name}@{row.version} is already purged.")
+                rows = [row]
+            ids = [r.id for r in rows]
+            versions = sorted(r.version for r in rows)
+            unused: set[str] = set()
+            if purge:
+                digests = tx.purge_versions(ids, stamp)
+                unused = digests - tx.digests_in_use(digests)
+            else:
+                tx.mark_versions_deleted(ids, stamp)
+            action = "dataset.purge" if purge else "dataset.delete"
+            object_id = parsed.name if whole else f"{parsed.name}@{versions[0]}"
+            self._audit(tx, action, "dataset", object_id, project, {"versions": versions, "blobs": len(unused)})
+        removed, size = self._delete_blobs(unused)
+        return DatasetDeletion(
+            name=parsed.name,
+            project=project,
+            versions=versions,
+            purged=purge,
+            blobs_removed=removed,
+            bytes_removed=size,
+        )
+
+    def _delete_blobs(self, digests: set[str]) -> tuple[int, int]:
+        removed = size = 0
+        for digest in sorted(digests):
+            # Re-checked under the write lock: a version recorded meanwhile may use the blob again.
+            with self.store.write() as tx:
+                if tx.digests_in_use([digest]):
+                    continue
+                try:
+                    blob_size = self.blobs.size(digest)
+                except BlobNotFoundError:
+                    continue
+                self.blobs.delete(digest, missing_ok=True)
+            removed += 1
+            size += blob_size
+        return removed, size
+
+    # materialisation ----------------------------------------------------------------------
+    def materialize(
+        self,
+        project: str,
+        ref: str,
+        dst: Path,
+        *,
+        include: str | Sequence[str] | None = None,
+        link: bool = False,
+        progress: Progress | None = None,
+    ) -> tuple[DatasetVersion, list[DatasetFile]]:
+        """Write a version's files (those matching ``include``) under ``dst``, each verified.
+
+        Files are copies, or with ``link`` read-only hardlinks to the blobs (local stores), so the
+        store's objects are never modified through them. A corrupted blob is not written: it is
+        quarantined and the error names the dataset, version and file.
+        """
+        version = self.get_version(project, ref)
+        chosen = select_files(version.files, include)
+        if not chosen:
+            raise InvalidInputError(f"no file of {version.ref} matches {include!r}.")
+        root = Path(dst).absolute()
+        for f in chosen:
+            target = root.joinpath(*f.path.split("/"))
+            try:
+                self.blobs.get_file(f.digest, target, link=link)
+            except BlobCorruptedError:
+                self.blobs.quarantine(f.digest)
+                raise BlobCorruptedError(corrupted_message(version, f)) from None
+            except BlobNotFoundError:
+                raise IntegrityError(missing_message(version, f)) from None
+            if progress is not None:
+                progress(f.size)
+        return version, chosen
+
+    # lineage ------------------------------------------------------------------------------
+    def log_input(self, run_id: str, project: str, ref: str, role: str = "input") -> RunInput:
+        """Record that a run used a dataset version in ``role`` (idempotent)."""
+        validate_run_id(run_id)
+        validate_name(project, "project name")
+        role = _check_role(role)
+        parsed = parse_ref(ref)
+        with self.store.write() as tx:
+            run = tx.run_row(run_id)
+            if run.deleted_at is not None:
+                raise ConflictError(
+                    f"Run {run_id} is deleted; restore it with `modelyard runs restore {run_id}` first."
+                )
+            row = self._resolve(tx, project, parsed)
+            if tx.insert_run_input(run_id, row.id, role):
+                self._audit(
+                    tx,
+                    "run.input.log",
+                    "run",
+                    run_id,
+                    run.project,
+                    {"dataset": f"{parsed.name}@{row.version}", "dataset_project": project, "role": role},
+                )
+            found = [i for i in tx.run_inputs(run_id) if i.version == row.version and i.dataset == parsed.name]
+            return next(i for i in found if i.role == role and i.project == project)
+
+    def lineage(self, project: str, ref: str) -> list[RunInput]:
+        """The runs that used a version (deleted versions included: lineage outlives the data)."""
+        validate_name(project, "project name")
+        parsed = parse_ref(ref)
+        with self.store.read() as tx:
+            row = self._resolve(tx, project, parsed, include_deleted=True)
+            return tx.version_uses(row.id)
+
+
+def corrupted_message(version: DatasetVersion, f: DatasetFile) -> str:
+    """The error for a file whose blob failed its digest check."""
+    return (
+        f"{version.ref}: file {f.path!r} is corrupted in the blob store (blob {f.digest} does not match its "
+        "digest); it was not written, and the bad copy was quarantined. Add the original file again to repair it."
+    )
+
+
+def missing_message(version: DatasetVersion, f: DatasetFile) -> str:
+    """The error for a file whose blob is gone from the blob store."""
+    return (
+        f"{version.ref}: the content of file {f.path!r} (blob {f.digest}) is missing from the blob store; "
+        "add the original file again to repair it."
+    )
+
+
+def _check_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    if not isinstance(tags, Mapping):
+        raise InvalidInputError(f"tags must be a mapping of key to value, got {type(tags).__name__}.")
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        validate_key(key, "tag")
+        text = value if isinstance(value, str) else str(value)
+        if len(text) > MAX_TAG_VALUE_LENGTH:
+            raise InvalidInputError(f"tag {key!r} is longer than {MAX_TAG_VALUE_LENGTH} characters.")
+        out[key] = text
+    return out
+
+
+def _check_role(role: object) -> str:
+    if not isinstance(role, str) or not role or len(role) > _MAX_ROLE_LENGTH:
+        raise InvalidInputError(f"input role must be a name of 1 to {_MAX_ROLE_LENGTH} characters, got {role!r}.")
+    return validate_name(role, "input role")
+
+
+def now_ms() -> int:
+    """Current time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
