@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelyard.accounts import AccountService
 from modelyard.audit import Caller, local_caller
 from modelyard.backend.base import Progress
 from modelyard.blobs import BlobInfo, BlobStore
@@ -36,6 +36,9 @@ from modelyard.store.sql import SqlStore
 from modelyard.tracking._service import TrackingService
 from modelyard.types import MetricPoint
 
+if TYPE_CHECKING:
+    from modelyard.accounts import AccountService
+
 __all__ = ["LocalBackend"]
 
 
@@ -51,8 +54,15 @@ class LocalBackend:
         self.blobs = BlobStore(location.blobs_url)
         caller = caller or local_caller(settings.user)
         self.tracking = TrackingService(self.store, self.blobs, caller)
-        self.accounts = AccountService(self.store, caller)
+        self._caller = caller
         self.datasets = DatasetService(self.store, self.blobs, caller)
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        """The account service, built on first use (argon2 is not imported by tracking work)."""
+        from modelyard.accounts import AccountService
+
+        return AccountService(self.store, self._caller)
 
     def create_project(self, name: str, description: str = "") -> Project:
         """Create a project."""

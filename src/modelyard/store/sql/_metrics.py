@@ -11,14 +11,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from itertools import repeat
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
-import numpy as np
 import sqlalchemy as sa
 
 from modelyard.entities import Metric, MetricBucket
 from modelyard.store.sql import schema as t
 from modelyard.store.sql._rows import db_float, now_ms, py_float, upsert
 from modelyard.types import MetricPoint
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["MetricRows"]
 
@@ -104,6 +107,8 @@ class MetricRows:
             values = list(map(itemgetter(1), series))
             stamps = list(map(itemgetter(2), series))
             steps = list(map(itemgetter(3), series))
+            import numpy as np  # vectorised rollups; imported on the first write, not at start-up
+
             values_np = np.fromiter(values, dtype=np.float64, count=len(values))
             steps_np = np.fromiter(steps, dtype=np.int64, count=len(steps))
             latest = _latest_index(steps_np, np.fromiter(stamps, dtype=np.int64, count=len(stamps)))
@@ -213,6 +218,8 @@ def _merge(
 
 def _latest_index(steps: np.ndarray, stamps: np.ndarray) -> int:
     """Index of the latest point: highest step, then newest timestamp, then last logged."""
+    import numpy as np
+
     candidates = np.flatnonzero(steps == steps.max())
     best = stamps[candidates]
     return int(candidates[np.flatnonzero(best == best.max())[-1]])
@@ -220,6 +227,8 @@ def _latest_index(steps: np.ndarray, stamps: np.ndarray) -> int:
 
 def _rollup_rows(series_id: int, start: int, values: np.ndarray, steps: np.ndarray) -> list[dict[str, object]]:
     """Aggregate a contiguous run of points (seq ``start`` onwards) into rollup buckets per level."""
+    import numpy as np
+
     n = len(values)
     seqs = np.arange(start, start + n, dtype=np.int64)
     finite = ~np.isnan(values)
