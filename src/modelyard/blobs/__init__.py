@@ -30,6 +30,7 @@ does not match its digest, so corrupted bytes are never returned as a complete r
 
 from __future__ import annotations
 
+from modelyard.blobs._files import fsync_dir, fsync_file, syncfs
 from modelyard.blobs._hashing import CHUNK_SIZE, BlobInfo, ReadableBinary, check_digest, hash_bytes, hash_file
 from modelyard.blobs._reader import BlobReader
 from modelyard.blobs._store import BlobStore
@@ -41,6 +42,9 @@ __all__ = [
     "CHUNK_SIZE",
     "ReadableBinary",
     "check_digest",
+    "fsync_dir",
+    "fsync_file",
     "hash_bytes",
     "hash_file",
+    "syncfs",
 ]

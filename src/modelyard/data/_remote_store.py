@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from modelyard.blobs import BlobStore
+from modelyard.blobs import BlobStore, fsync_dir
 from modelyard.data._manifest import check_files, manifest_digest
 from modelyard.data._refs import DatasetRef
 from modelyard.data._remote_config import Remote
@@ -259,17 +259,7 @@ def _write_local_durable(path: str, data: bytes) -> None:
             os.remove(tmp)
         raise
     for directory in [parent, *(os.path.dirname(p) for p in created)]:
-        _fsync_dir(directory)
-
-
-def _fsync_dir(path: str) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(directory)
 
 
 def _ranges(numbers: Sequence[int]) -> str:

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 import blake3
 
-from modelyard.blobs import CHUNK_SIZE, BlobStore, check_digest
+from modelyard.blobs import CHUNK_SIZE, BlobStore, check_digest, fsync_dir, fsync_file, syncfs
 from modelyard.errors import BlobCorruptedError, BlobNotFoundError, IntegrityError, InvalidInputError, StoreError
 
 __all__ = ["BlobJob", "BlobTransfer", "TransferProgress", "durable_dirs", "durable_files"]
@@ -392,7 +392,7 @@ class BlobTransfer:
         try:
             os.makedirs(tmp_dir, exist_ok=True)
             for directory in {os.path.dirname(p) for p in created}:
-                _fsync_dir(directory)
+                fsync_dir(directory)
         except OSError as exc:
             raise StoreError(f"cannot write to {self.dst.url}: {exc.strerror or exc}") from exc
         self._tmp_dir = tmp_dir
@@ -535,7 +535,6 @@ def _libc_function(name: str) -> Any:
         return None
 
 
-_SYNCFS = _libc_function("syncfs")
 _SYNC_FILE_RANGE = _libc_function("sync_file_range")
 if _SYNC_FILE_RANGE is not None:
     _SYNC_FILE_RANGE.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
@@ -553,54 +552,17 @@ def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
         _SYNC_FILE_RANGE(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE)
 
 
-def _syncfs(anchor: str) -> bool:
-    """Flush every dirty page and inode of the filesystem holding ``anchor``; false where impossible.
-
-    One ``syncfs`` commits the journal once for all the files, instead of once per ``fsync``. Since
-    Linux 5.8 it reports write-back errors, so a failure here is a real error.
-    """
-    if _SYNCFS is None:
-        return False
-    fd = os.open(anchor, os.O_RDONLY)
-    try:
-        if _SYNCFS(fd) != 0:
-            code = ctypes.get_errno()
-            if code in (errno.ENOSYS, errno.EINVAL):
-                return False
-            raise OSError(code, os.strerror(code), anchor)
-    finally:
-        os.close(fd)
-    return True
-
-
 def durable_files(paths: Sequence[str], *, anchor: str) -> None:
     """Make the content of the files ``paths`` durable (one ``syncfs`` of ``anchor``'s filesystem for a batch)."""
-    if len(paths) >= _BATCH_SYNC_MIN and _syncfs(anchor):
+    if len(paths) >= _BATCH_SYNC_MIN and syncfs(anchor):
         return
     for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_file(path)
 
 
 def durable_dirs(directories: Sequence[str], *, anchor: str) -> None:
     """Make the entries of ``directories`` durable (one ``syncfs`` for a batch, else one fsync each)."""
-    if len(directories) >= _BATCH_SYNC_MIN and _syncfs(anchor):
+    if len(directories) >= _BATCH_SYNC_MIN and syncfs(anchor):
         return
     for directory in directories:
-        _fsync_dir(directory)
-
-
-def _fsync_dir(path: str) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
+        fsync_dir(directory)
