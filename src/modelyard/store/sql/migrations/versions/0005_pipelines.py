@@ -1,4 +1,4 @@
-"""pipelines: pipelines, pipeline runs and step runs, schedules, triggers, the run queue
+"""pipelines: pipeline runs, step runs, step outputs and the step cache
 
 Revision ID: 0005
 Revises: 0004
