@@ -8,7 +8,9 @@ whole machine is synced (untimed), so no step pays for the dirty pages of the on
 source file is in the page cache for both tools. Each modelyard step runs in a fresh interpreter of
 the project venv (this script's ``side`` mode, timing the Python API call only: the store was
 opened before the timer starts); each DVC step is the wall time of the ``dvc`` command (DVC is a
-CLI). The plain-copy floor is measured in the same run:
+CLI). Each round's modelyard store is also its ``MODELYARD_HOME``, so its stat cache starts empty
+(the first adds hash everything) and the API and CLI re-adds share it, as a user's commands would.
+The plain-copy floor is measured in the same run:
 
 - ``cp`` + ``fsync`` of the 1 GiB file;
 - hashing (BLAKE3) and copying the 10,000 files in one thread, then one ``sync``.
@@ -29,7 +31,9 @@ Full runs repeat everything in 3 rounds (fresh stores each time) and report medi
 measures its own floors first, and targets against the floor use the median of the per-round
 ratios, so a disk whose speed drifts during the run (a shared machine) does not decide the result.
 The push/pull floor is the sum of both floors (the same bytes). DVC does not fsync what it writes;
-modelyard makes every blob durable before it records or publishes anything.
+modelyard makes every blob durable before it records or publishes anything. The table prints both
+tools, the floor, both ratios, the target and PASS/FAIL; the per-round figures follow as notes (on a
+shared machine, compare the ratios of one round rather than figures across runs).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -167,14 +172,24 @@ def _sync() -> None:
     time.sleep(0.2)
 
 
+def _home_env(home: str) -> dict[str, str]:
+    """The environment of a modelyard step: its home (and so its stat cache) is its store's directory.
+
+    Each round starts with fresh stores and so with an empty stat cache; within a round the API and
+    the CLI share it, as one user's successive commands would.
+    """
+    return C.tool_env({"MODELYARD_HOME": home})
+
+
 def _side(args: list[str], timeout: float = 900) -> dict[str, Any]:
     _sync()
+    home = args[args.index("--home") + 1] if "--home" in args else None
     proc = subprocess.run(
         [str(C.MODELYARD_PY), str(Path(__file__).resolve()), "side", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=C.tool_env(),
+        env=_home_env(home) if home else C.tool_env(),
         cwd="/tmp",
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -197,6 +212,13 @@ def _timed(cmd: list[str], cwd: Path, timeout: float = 900, env: dict[str, str] 
         C.log(f"{' '.join(Path(c).name if '/' in c else c for c in cmd[:3])} failed:\n    " + "\n    ".join(tail))
         raise C.SideError(tail[-1] if tail else f"exit code {proc.returncode}")
     return seconds
+
+
+def _dvc_version() -> str:
+    if not DVC_CLI.exists():
+        return "DVC not installed"
+    found = subprocess.run([str(DVC_CLI), "--version"], capture_output=True, text=True, env=_dvc_env(), timeout=60)
+    return f"DVC {found.stdout.strip() or '?'}"
 
 
 def _dvc_env() -> dict[str, str]:
@@ -275,8 +297,18 @@ class Samples:
         return ", ".join(f"{x:.2f}" for x in xs)
 
 
-def _row(name: str, target: str, samples: Samples, *, dvc_label: str = "DVC") -> C.Row:
-    row = C.Row(name, "s", higher_is_better=False, target=target)
+@dataclass
+class DataRow(C.Row):
+    """A row with the plain-copy floor of its bytes, measured in the same rounds."""
+
+    floor: float | None = None
+    floor_ratio: float | None = None
+
+
+def _row(name: str, target: str, samples: Samples, *, dvc_label: str = "DVC") -> DataRow:
+    row = DataRow(name, "s", higher_is_better=False, target=target)
+    row.floor = samples._median(samples.floor)
+    row.floor_ratio = samples.floor_ratio
     row.my = samples.my_median
     row.ml = samples.dvc_median
     row.ml_text = None if row.ml is None else f"{row.ml:,.2f} s ({dvc_label})"
@@ -361,7 +393,7 @@ def one_round(tmp: Path, big: Path, many: Path, sizes: tuple[int, int], only: st
         mine("readd", ["add", "--home", home, "--src", str(many), "--name", "many"], check_add(many_bytes, files))
         cmd = [str(C.MODELYARD_CLI), "data", "add", str(many), "--name", "many", "--uri", home, "--project", PROJECT]
         try:
-            s["readd_cli"].my.append(_timed(cmd, tmp, env=C.tool_env()))
+            s["readd_cli"].my.append(_timed(cmd, tmp, env=_home_env(home)))
         except (C.SideError, subprocess.TimeoutExpired) as e:
             s["readd_cli"].errors.append(f"modelyard CLI: {e}")
         theirs("readd_cli", ["status", "-q"])
@@ -467,6 +499,46 @@ def run(quick: bool, only: str = "add,readd,push", rounds: int | None = None) ->
     return rows
 
 
+HEADERS = ["benchmark", "modelyard", "DVC", "floor", "vs DVC", "vs floor", "target", "result"]
+
+
+def table(rows: list[C.Row]) -> str:
+    """The side-by-side table: both tools, the floor of the same bytes, both ratios, the target."""
+    cells = [HEADERS]
+    for r in rows:
+        floor = getattr(r, "floor", None)
+        floor_ratio = getattr(r, "floor_ratio", None)
+        ratio = r.ratio
+        dvc = "-" if r.ml is None else C.fmt(r.ml, r.unit)
+        if r.ml is not None and "dvc status" in (r.ml_text or ""):
+            dvc += " (status)"
+        cells.append(
+            [
+                r.name,
+                C.fmt(r.my, r.unit),
+                dvc,
+                "-" if floor is None else C.fmt(floor, "s"),
+                "-" if ratio is None else f"{ratio:,.1f}x faster" if ratio >= 1 else f"{1 / ratio:,.1f}x slower",
+                "-" if floor_ratio is None else f"{floor_ratio:,.2f}x floor",
+                r.target,
+                {True: "PASS", False: "FAIL", None: "info"}[r.passed],
+            ]
+        )
+    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADERS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(x.ljust(w) for x, w in zip(c, widths, strict=True)).rstrip() for c in cells[1:]]
+    notes = [(r.name, n) for r in rows for n in r.notes]
+    if notes:
+        lines += ["", "notes:", *(f"  - {name}: {n}" for name, n in notes)]
+    lines += [
+        "",
+        "vs DVC = DVC's time / modelyard's (medians); vs floor = median of the per-round ratios to the plain-copy "
+        "floor of the same bytes (cp + fsync; hash + copy + one sync), measured in the same rounds.",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "side":
         side(sys.argv[2:])
@@ -477,9 +549,8 @@ def main() -> None:
     ap.add_argument("--only", default="add,readd,push", help="subset: add (always), readd, push (includes pull)")
     args = ap.parse_args()
     rows = run(args.quick, args.only, args.rounds)
-    C.print_rows("h. dataset versions vs DVC", rows)
-    print()
-    print(C.table(rows))
+    print(f"== h. dataset versions vs DVC ({_dvc_version()})")
+    print(table(rows))
     sys.exit(0 if all(r.passed is not False for r in rows) else 1)
 
 

@@ -452,3 +452,83 @@ def test_missing_filesystem_package_says_what_to_install() -> None:
 def test_unknown_scheme_is_invalid_input() -> None:
     with pytest.raises(InvalidInputError, match="nosuchscheme"):
         BlobStore("nosuchscheme://bucket/prefix")
+
+
+# -- batches of small files and kernel copies of large ones ------------------------------------
+
+
+def test_put_files_stores_a_batch_durably_with_duplicates_once(store: BlobStore, tmp_path: Path) -> None:
+    from modelyard.blobs import KERNEL_COPY_MIN
+
+    contents = [os.urandom(100 + i) for i in range(40)] + [b"same", b"same", b"", os.urandom(KERNEL_COPY_MIN + 7)]
+    paths = []
+    for i, data in enumerate(contents):
+        path = tmp_path / "src" / f"f{i}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        paths.append(path)
+    infos = store.put_files(paths, sync=False)
+    assert infos == [hash_bytes(d) for d in contents]
+    pending = list((Path(store.url) / "objects" / "tmp").iterdir())
+    assert len(pending) == len({i.digest for i in infos})  # nothing in place before sync(), one per content
+    store.sync()
+    assert not list((Path(store.url) / "objects" / "tmp").iterdir())
+    for info, data in zip(infos, contents, strict=True):
+        assert blob_path(store, info.digest).read_bytes() == data
+        assert blob_path(store, info.digest).stat().st_mode & 0o222 == 0  # read-only, as every blob
+    again = store.put_files(paths)  # already stored: nothing new is written
+    assert again == infos and not list((Path(store.url) / "objects" / "tmp").iterdir())
+
+
+def test_put_files_names_an_unreadable_file(store: BlobStore, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="cannot read .*missing.bin"):
+        store.put_files([tmp_path / "missing.bin"])
+
+
+def test_a_large_file_is_copied_by_the_kernel_and_hashed_in_parallel(store: BlobStore, tmp_path: Path) -> None:
+    from modelyard.blobs import KERNEL_COPY_MIN
+
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(3 * KERNEL_COPY_MIN + 12345))
+    info = store.put_file(src)
+    assert info == hash_file(src)
+    assert blob_path(store, info.digest).read_bytes() == src.read_bytes()
+    assert blob_path(store, info.digest).stat().st_mode & 0o222 == 0
+
+
+def test_without_copy_file_range_a_large_file_is_streamed(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from modelyard.blobs import KERNEL_COPY_MIN, _copy
+
+    def cross_device(*args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(_copy.os, "copy_file_range", cross_device)
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(KERNEL_COPY_MIN + 1))
+    info = store.put_file(src)
+    assert info == hash_file(src) and blob_path(store, info.digest).read_bytes() == src.read_bytes()
+    assert not list((Path(store.url) / "objects" / "tmp").iterdir())
+
+
+def test_a_large_file_changed_while_copied_is_refused(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelyard.blobs import KERNEL_COPY_MIN, _local
+
+    real = _local.kernel_copy_hashed
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(KERNEL_COPY_MIN + 1))
+
+    def copy_then_touch(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
+        os.utime(src, ns=(time.time_ns(), time.time_ns() + 5_000_000_000))  # the writer kept going
+        return result
+
+    monkeypatch.setattr(_local, "kernel_copy_hashed", copy_then_touch)
+    with pytest.raises(StoreError, match="changed while it was being stored"):
+        store.put_file(src)
+    assert not [p for p in (Path(store.url) / "objects").rglob("*") if p.is_file()]

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from modelyard._version import __version__
 
 if TYPE_CHECKING:
-    from modelyard import data
+    from modelyard import data, models, pipelines, registry
     from modelyard.client import Client
-    from modelyard.entities import ArtifactInfo, DatasetVersion, Metric, Project, Run, RunStatus
+    from modelyard.entities import ArtifactInfo, DatasetVersion, Metric, ModelVersion, Project, Run, RunStatus
+    from modelyard.pipelines import pipeline, step
+    from modelyard.registry import lineage, log_model
     from modelyard.tracking import (
         ActiveRun,
         active_run,
@@ -49,6 +51,7 @@ __all__ = [
     "Client",
     "DatasetVersion",
     "Metric",
+    "ModelVersion",
     "Project",
     "Run",
     "RunStatus",
@@ -59,18 +62,25 @@ __all__ = [
     "end_run",
     "flush",
     "get_client",
+    "lineage",
     "log_artifact",
     "log_artifacts",
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "models",
+    "pipeline",
+    "pipelines",
+    "registry",
     "set_project",
     "set_tag",
     "set_tags",
     "set_uri",
     "start_run",
+    "step",
 ]
 
 _LAZY = {
@@ -78,6 +88,11 @@ _LAZY = {
     "DatasetVersion": "modelyard.entities",
     "ArtifactInfo": "modelyard.entities",
     "Metric": "modelyard.entities",
+    "ModelVersion": "modelyard.entities",
+    "log_model": "modelyard.registry",
+    "lineage": "modelyard.registry",
+    "pipeline": "modelyard.pipelines",
+    "step": "modelyard.pipelines",
     "Project": "modelyard.entities",
     "Run": "modelyard.entities",
     "RunStatus": "modelyard.entities",
@@ -86,10 +101,10 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     """Import public names on first use."""
-    if name == "data":
+    if name in ("data", "models", "pipelines", "registry"):
         import importlib
 
-        module = importlib.import_module("modelyard.data")
+        module = importlib.import_module(f"modelyard.{name}")
         globals()[name] = module
         return module
     module_name = _LAZY.get(name)

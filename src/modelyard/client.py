@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from modelyard.backend.base import Backend
     from modelyard.data._client import DataClient
+    from modelyard.registry._client import RegistryClient
 
 __all__ = ["Client"]
 
@@ -75,6 +76,7 @@ class Client:
         self._valid_keys: set[str] = set()
         self._valid_runs: set[str] = set()
         self._data: DataClient | None = None
+        self._registry: RegistryClient | None = None
 
     def _write_batch(self, run_id: str, points: Sequence[tuple[str, float, int, int]], batch_id: str) -> object:
         return self.backend.log_batch(run_id, points, batch_id=batch_id)
@@ -331,6 +333,28 @@ class Client:
     def list_run_inputs(self, run_id: str) -> list[RunInput]:
         """The dataset versions a run used, with their roles."""
         return self.backend.list_run_inputs(run_id)
+
+    # models -------------------------------------------------------------------------------
+    @property
+    def registry(self) -> RegistryClient:
+        """The model registry through this client: ``client.registry.set_alias("churn", "champion", 3)``."""
+        if self._registry is None:
+            from modelyard.registry._client import RegistryClient
+
+            self._registry = RegistryClient(self)
+        return self._registry
+
+    def log_model(self, run_id: str, model: Any, name: str, **kwargs: Any) -> Any:
+        """Package ``model`` on a run and register the next version of ``name``.
+
+        Keywords as :func:`modelyard.log_model` (``input_example``, ``signature``, ``requirements``,
+        ``register``, ``eval_data``, ``target``, ``flavor``, ``description``).
+        """
+        return self.registry.log_model(run_id, model, name, **kwargs)
+
+    def load_model(self, ref: Any, *, project: str | None = None, trust: bool = False) -> Any:
+        """Load a model by reference (``models:/churn@champion``, ``churn@3``, ``runs:/<id>/model``)."""
+        return self.registry.load(ref, project=project, trust=trust)
 
     # audit and maintenance ----------------------------------------------------------------
     def list_audit(self, **filters: Any) -> list[AuditEvent]:

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
 __all__ = [
+    "AliasChange",
     "ApiToken",
     "ArtifactInfo",
     "AuditEvent",
@@ -25,13 +26,27 @@ __all__ = [
     "Membership",
     "Metric",
     "MetricBucket",
+    "ModelFile",
+    "ModelVersion",
+    "ModelVersionStatus",
     "Page",
+    "PipelineInfo",
+    "PipelineRun",
+    "PipelineSchedule",
+    "PipelineTrigger",
+    "PipelineWorker",
     "Project",
+    "PromotionRequest",
+    "PromotionState",
+    "QueuedPipelineRun",
+    "RegisteredModel",
     "Role",
     "Run",
     "RunInput",
     "RunPage",
     "RunStatus",
+    "StepOutputRef",
+    "StepRun",
     "User",
     "ValidationFailure",
     "ValidationReport",
@@ -369,3 +384,294 @@ class Page(list[T], Generic[T]):
 
 class RunPage(Page[Run]):
     """A page of runs returned by ``search_runs``."""
+
+
+class ModelVersionStatus(StrEnum):
+    """Status of a model version: ``READY`` to use, or ``ARCHIVED`` (kept, but not ``@latest``)."""
+
+    READY = "READY"
+    ARCHIVED = "ARCHIVED"
+
+
+class PromotionState(StrEnum):
+    """State of a promotion request."""
+
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+class ModelFile(_Entity):
+    """One file of a model package: its path inside the package, size and BLAKE3 digest."""
+
+    path: str
+    size: int
+    digest: str
+
+
+class RegisteredModel(_Entity):
+    """A named model of a project; its versions are numbered 1, 2, ... as they are registered."""
+
+    name: str
+    project: str
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    owner: str
+    """The user who registered the first version."""
+    created_at: datetime
+    updated_at: datetime
+    latest_version: int = 0
+    """The newest version number (archived ones included), 0 when none."""
+    aliases: dict[str, int] = Field(default_factory=dict)
+    """Alias -> version number (``champion``, ``challenger``, ...)."""
+    environments: dict[str, int] = Field(default_factory=dict)
+    """Environment -> version number (``staging``, ``production``, ...)."""
+
+
+class ModelVersion(_Entity):
+    """One registered version of a model.
+
+    It knows what it is (package digest, flavor, signature, files), what made it (run, metrics
+    snapshot) and where it may run (aliases, environments).
+    """
+
+    name: str
+    project: str
+    version: int
+    digest: str
+    """The package digest: BLAKE3 over the package's file manifest."""
+    flavor: str
+    signature: dict[str, Any] | None = None
+    run_id: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    environments: list[str] = Field(default_factory=list)
+    status: ModelVersionStatus = ModelVersionStatus.READY
+    unsafe_format: bool = False
+    """The package needs pickle to load (see the trust rule of ``yard.models.load``)."""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """The run's latest metric values when the version was registered."""
+    importance: dict[str, dict[str, float]] | None = None
+    """Permutation feature importance (``eval_data=`` of ``log_model``): feature -> mean, std."""
+    requirements: list[str] = Field(default_factory=list)
+    description: str = ""
+    files: list[ModelFile] = Field(default_factory=list)
+    created_by: str
+    created_at: datetime
+
+    @property
+    def uri(self) -> str:
+        """``models:/name/version``."""
+        return f"models:/{self.name}/{self.version}"
+
+    @property
+    def ref(self) -> str:
+        """The reference of this version, ``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    @field_serializer("metrics")
+    def _metrics_json(self, metrics: dict[str, float]) -> dict[str, float | str]:
+        return {k: _float_json(v) for k, v in metrics.items()}
+
+
+class PromotionRequest(_Entity):
+    """A request to move a model version into an environment, approved or rejected by an approver."""
+
+    id: int
+    project: str
+    name: str
+    version: int
+    environment: str
+    state: PromotionState
+    requested_by: str
+    requested_at: datetime
+    reason: str = ""
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+
+
+class AliasChange(_Entity):
+    """One move of an alias or environment, read from the audit log (``modelyard models history``)."""
+
+    time: datetime
+    actor: str
+    kind: str
+    """``alias`` or ``environment``."""
+    target: str
+    """The alias or environment name."""
+    version: int | None
+    """The version it points to after the change (``None``: removed)."""
+    previous: int | None = None
+    reason: str = ""
+    event_id: int
+
+
+# Pipelines (pipelines issue) ------------------------------------------------------------------
+
+
+class StepOutputRef(_Entity):
+    """Where one output of a step run is stored (by its materialiser)."""
+
+    index: int
+    kind: str
+    """``inline`` (JSON in the store), ``npy``, ``pickle``, ``dataset``, ``model`` or a user materialiser's name."""
+    type: str
+    """The Python type of the value (``module.qualname``)."""
+    value: Any = None
+    """The value itself for ``inline`` outputs."""
+    digest: str | None = None
+    """The content digest: of the blob (``npy``, ``pickle``, ...) or of the inline JSON."""
+    ref: str | None = None
+    """A dataset version (``name@3``) or model version reference, for those kinds."""
+    size: int = 0
+    warning: str | None = None
+    """Why this output was stored the way it was (for example pickled because no materialiser fits)."""
+
+
+class StepRun(_Entity):
+    """One step of a pipeline run: a tracked run nested under the pipeline run."""
+
+    run_id: str
+    name: str
+    status: RunStatus
+    attempt: int = 1
+    """How many times the step ran in this try (1 plus its retries)."""
+    generation: int = 0
+    """0 for the first execution of the pipeline run, then +1 per resume."""
+    cache_key: str | None = None
+    cached_from: str | None = None
+    """For a ``CACHED`` step, the step run whose outputs were reused."""
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    error: str | None = None
+    logs: str | None = None
+    """Captured stdout, stderr and logging records (truncated to a limit)."""
+    params: dict[str, str] = Field(default_factory=dict)
+    outputs: list[StepOutputRef] = Field(default_factory=list)
+
+
+class PipelineRun(_Entity):
+    """A run of a pipeline: its parameters, status, DAG and step runs."""
+
+    id: str
+    project: str
+    pipeline: str
+    target: str | None = None
+    """The import path (``my_project.pipelines:training``) a worker or ``resume`` loads it from."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    status: RunStatus
+    executor: str = "thread"
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    error: str | None = None
+    cancel_requested: bool = False
+    dag: dict[str, Any] = Field(default_factory=dict)
+    """``{"nodes": [{"name", "step", "upstream", "outputs", ...}], "edges": [[from, to], ...]}``."""
+    steps: list[StepRun] = Field(default_factory=list)
+    """The latest step run of each step that started (a step not listed is still ``PENDING``)."""
+    _values: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def step(self, name: str) -> StepRun:
+        """The step run of the step called ``name`` (``KeyError`` when it never started)."""
+        for step_run in self.steps:
+            if step_run.name == name:
+                return step_run
+        raise KeyError(f"pipeline run {self.id} has no step run named {name!r}; steps: {[s.name for s in self.steps]}")
+
+    def output(self, name: str) -> Any:
+        """The value a step returned in this process (a tuple for a step with several outputs).
+
+        Values are kept for runs executed here; load stored outputs of other runs with
+        :func:`modelyard.pipelines.load_output`.
+        """
+        if name not in self._values:
+            raise KeyError(
+                f"no value of step {name!r} is held by this PipelineRun; "
+                "use modelyard.pipelines.load_output(run, step) to read it from the store."
+            )
+        return self._values[name]
+
+
+class PipelineInfo(_Entity):
+    """A pipeline known to a project (it has runs), with its latest run."""
+
+    name: str
+    project: str
+    target: str | None = None
+    run_count: int = 0
+    last_run_id: str | None = None
+    last_status: RunStatus | None = None
+    last_start_time: datetime | None = None
+
+
+class PipelineSchedule(_Entity):
+    """A cron schedule of a registered pipeline: the scheduler enqueues a pipeline run at each fire time."""
+
+    project: str
+    pipeline: str
+    target: str
+    """Import path of the pipeline (``package.module:attribute``), loaded by the worker."""
+    cron: str
+    timezone: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    executor: str = "thread"
+    missed: str = "skip"
+    """Missed-run policy: ``skip`` or ``catch_up_once``."""
+    next_fire: datetime
+    last_fire: datetime | None = None
+    enabled: bool = True
+    creator: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PipelineTrigger(_Entity):
+    """An event that enqueues a pipeline run: a new version of a dataset, or a monitoring alert."""
+
+    id: int
+    project: str
+    pipeline: str
+    target: str
+    kind: str
+    """``dataset`` or ``alert``."""
+    source: str
+    """The dataset name or the alert name."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    executor: str = "thread"
+    last_seen: int | None = None
+    """Dataset triggers: the newest version already handled."""
+    enabled: bool = True
+    creator: str
+    created_at: datetime
+
+
+class QueuedPipelineRun(_Entity):
+    """A pipeline run in the queue: ``PENDING`` until a worker claims it, then ``RUNNING`` and ended."""
+
+    run_id: str
+    project: str
+    pipeline: str
+    target: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    executor: str = "thread"
+    reason: str
+    """What enqueued it: ``schedule``, ``dataset``, ``alert`` or ``manual``."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    status: str
+    enqueued_at: datetime
+    worker_id: str | None = None
+    claimed_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+class PipelineWorker(_Entity):
+    """A ``modelyard worker`` process as its heartbeats describe it."""
+
+    id: str
+    hostname: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None = None

@@ -7,24 +7,34 @@ place, the CLI prints the message and exits 2), so the core never knows about HT
     ModelyardError                      code "error"
     ├── InvalidInputError               "invalid_input"       bad name, value, path or argument
     │   ├── InvalidFilterError          "invalid_filter"      search language syntax error
-    │   └── ParamConflictError          "param_conflict"      a param re-logged with another value
+    │   ├── ParamConflictError          "param_conflict"      a param re-logged with another value
+    │   ├── SignatureMismatchError      "signature_mismatch"  model input does not match its signature
+    │   ├── FlavorUnavailableError      "flavor_unavailable"  a model flavor's library is not installed
+    │   └── InvalidPipelineError        "invalid_pipeline"    a pipeline's graph, steps or parameters are invalid
     ├── NotFoundError                   "not_found"
     │   ├── ProjectNotFoundError        "project_not_found"
     │   ├── RunNotFoundError            "run_not_found"
     │   ├── ArtifactNotFoundError       "artifact_not_found"
     │   ├── BlobNotFoundError           "blob_not_found"
     │   ├── DatasetNotFoundError        "dataset_not_found"   no such dataset, or no such version of it
+    │   ├── ModelNotFoundError          "model_not_found"     no such registered model, version or alias
     │   ├── UserNotFoundError           "user_not_found"
-    │   └── TokenNotFoundError          "token_not_found"
+    │   ├── TokenNotFoundError          "token_not_found"
+    │   ├── PipelineNotFoundError       "pipeline_not_found"  no pipeline at this import path / no such pipeline run
+    │   ├── ScheduleNotFoundError       "schedule_not_found"  the pipeline has no schedule
+    │   └── TriggerNotFoundError        "trigger_not_found"   no such pipeline trigger
     ├── ConflictError                   "conflict"            the object exists / is in the wrong state
     ├── AuthenticationError             "unauthenticated"     no valid credentials (password, token, session)
     ├── PermissionDeniedError           "permission_denied"   authenticated, but the role does not allow it
+    │   └── UntrustedModelError         "untrusted_model"     a pickle-based model package loaded without trust
     ├── IntegrityError                  "integrity_error"
-    │   └── BlobCorruptedError          "blob_corrupted"      stored bytes do not match their digest
+    │   ├── BlobCorruptedError          "blob_corrupted"      stored bytes do not match their digest
+    │   └── ModelIntegrityError         "model_integrity"     a model package file is tampered, missing or extra
     ├── ValidationError                 "validation_failed"   data failed its schema (carries the report)
     ├── StoreError                      "store_error"         the store cannot be opened or written
     │   └── SchemaOutdatedError         "schema_outdated"     run `modelyard db upgrade`
-    └── IncompatibleVersionError        "incompatible_version"
+    ├── IncompatibleVersionError        "incompatible_version"
+    └── PipelineFailedError             "pipeline_failed"     a step failed (names it; carries the run)
 """
 
 from __future__ import annotations
@@ -38,19 +48,29 @@ __all__ = [
     "BlobNotFoundError",
     "ConflictError",
     "DatasetNotFoundError",
+    "FlavorUnavailableError",
     "IncompatibleVersionError",
     "IntegrityError",
     "InvalidFilterError",
     "InvalidInputError",
+    "InvalidPipelineError",
+    "ModelIntegrityError",
+    "ModelNotFoundError",
     "ModelyardError",
     "NotFoundError",
     "ParamConflictError",
     "PermissionDeniedError",
+    "PipelineFailedError",
+    "PipelineNotFoundError",
     "ProjectNotFoundError",
     "RunNotFoundError",
+    "ScheduleNotFoundError",
     "SchemaOutdatedError",
+    "SignatureMismatchError",
     "StoreError",
     "TokenNotFoundError",
+    "TriggerNotFoundError",
+    "UntrustedModelError",
     "UserNotFoundError",
     "ValidationError",
 ]
@@ -89,6 +109,24 @@ class ParamConflictError(InvalidInputError):
     code = "param_conflict"
 
 
+class SignatureMismatchError(InvalidInputError):
+    """Data given to a model does not match its signature (missing column, wrong type or shape)."""
+
+    code = "signature_mismatch"
+
+
+class FlavorUnavailableError(InvalidInputError):
+    """A model flavor needs an optional library that is not installed (the message names the extra)."""
+
+    code = "flavor_unavailable"
+
+
+class InvalidPipelineError(InvalidInputError):
+    """A pipeline's graph, steps or parameters are invalid (refused before anything runs)."""
+
+    code = "invalid_pipeline"
+
+
 class NotFoundError(ModelyardError):
     """The object asked for does not exist."""
 
@@ -125,6 +163,12 @@ class DatasetNotFoundError(NotFoundError):
     code = "dataset_not_found"
 
 
+class ModelNotFoundError(NotFoundError):
+    """No registered model has this name in the project, or the model has no such version or alias."""
+
+    code = "model_not_found"
+
+
 class UserNotFoundError(NotFoundError):
     """No user has this name."""
 
@@ -135,6 +179,24 @@ class TokenNotFoundError(NotFoundError):
     """No API token has this id."""
 
     code = "token_not_found"
+
+
+class PipelineNotFoundError(NotFoundError):
+    """No pipeline at this import path, or no pipeline run with this id."""
+
+    code = "pipeline_not_found"
+
+
+class ScheduleNotFoundError(NotFoundError):
+    """The pipeline has no schedule."""
+
+    code = "schedule_not_found"
+
+
+class TriggerNotFoundError(NotFoundError):
+    """No pipeline trigger matches."""
+
+    code = "trigger_not_found"
 
 
 class ConflictError(ModelyardError):
@@ -158,6 +220,12 @@ class PermissionDeniedError(ModelyardError):
     code = "permission_denied"
 
 
+class UntrustedModelError(PermissionDeniedError):
+    """A model package needs pickle to load and was not trusted (``trust=True`` or a registered version)."""
+
+    code = "untrusted_model"
+
+
 class IntegrityError(ModelyardError):
     """Stored data failed an integrity check."""
 
@@ -168,6 +236,21 @@ class BlobCorruptedError(IntegrityError):
     """A blob's bytes do not match its digest; the corrupted bytes are never returned."""
 
     code = "blob_corrupted"
+
+
+class ModelIntegrityError(IntegrityError):
+    """A model package file does not match its manifest (tampered, missing or extra); nothing was loaded.
+
+    Attributes:
+        path: the package-relative path of the offending file.
+    """
+
+    code = "model_integrity"
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        """Create the error with its message and the offending file's path."""
+        super().__init__(message)
+        self.path = path
 
 
 class ValidationError(ModelyardError):
@@ -202,3 +285,21 @@ class IncompatibleVersionError(ModelyardError):
     """Client and server versions cannot work together."""
 
     code = "incompatible_version"
+
+
+class PipelineFailedError(ModelyardError):
+    """A pipeline run failed: the message names the failed step and its error.
+
+    Attributes:
+        run: the :class:`~modelyard.entities.PipelineRun` (status ``FAILED``), or ``None`` when the
+            error came back from a server without it.
+        step: the name of the first step that failed, or ``None``.
+    """
+
+    code = "pipeline_failed"
+
+    def __init__(self, message: str, run: Any = None, step: str | None = None) -> None:
+        """Create the error with its message, the failed run and the failing step's name."""
+        super().__init__(message)
+        self.run = run
+        self.step = step

@@ -76,6 +76,46 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(
         default=256, gt=0, description="Server: requests handled at once; beyond it, 503 with Retry-After."
     )
+    model_environments: str = Field(
+        default="staging,production",
+        description="Comma-separated environments model versions are promoted to (with approval).",
+    )
+    model_approver_role: str = Field(
+        default="admin",
+        pattern="^(viewer|editor|admin)$",
+        description="Project role needed to approve or reject model promotions and roll environments back.",
+    )
+
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster address for executor='ray' (ray://host:10001 or auto); default: start a local Ray.",
+    )
+    scheduler: bool = Field(
+        default=True, description="Server: run the scheduler loop (cron schedules, dataset triggers, reaping)."
+    )
+    scheduler_interval: float = Field(
+        default=5.0, gt=0, description="Server: seconds between scheduler passes over due schedules and triggers."
+    )
+    scheduler_misfire_grace: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds after its fire time a schedule still counts as on time; later, its missed-run "
+        "policy applies (skip, or catch up once).",
+    )
+    local_workers: int = Field(
+        default=1, ge=0, le=64, description="Server: local `modelyard worker` subprocesses it starts (0: none)."
+    )
+    worker_poll_interval: float = Field(
+        default=2.0, gt=0, description="Worker: seconds between looks at the queue when it is empty."
+    )
+    heartbeat_interval: float = Field(
+        default=10.0, gt=0, description="Worker: seconds between heartbeats of a worker and its running pipeline run."
+    )
+    heartbeat_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="A claimed pipeline run whose worker sent no heartbeat for this many seconds is marked FAILED.",
+    )
 
     def location(self, uri: str | None = None) -> StoreLocation:
         """Resolve where metadata and blobs live for ``uri`` (default: :attr:`uri`, then :attr:`home`)."""

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import Result
 
 from modelyard.client import Client
+from modelyard.settings import Settings
 
 Invoke = Callable[..., Result]
 OLD = time.time() - 3600
@@ -41,7 +42,7 @@ def _json(result: Result) -> Any:
 
 
 @pytest.mark.parametrize(
-    "command", ["add", "ls", "versions", "show", "get", "rm", "lineage", "schema", "profile", "validate"]
+    "command", ["add", "ls", "versions", "show", "get", "rm", "restore", "lineage", "schema", "profile", "validate"]
 )
 def test_help(invoke: Invoke, command: str) -> None:
     result = _ok(invoke("data", command, "--help"))
@@ -180,3 +181,48 @@ def test_errors_are_one_line_and_exit_2(
             one_line_error(result.stderr, fragment)
         else:
             assert fragment in result.output
+
+
+def test_restore_undoes_rm(invoke: Invoke, uri: str, table: Path) -> None:
+    _ok(invoke("data", "add", str(table), "--name", "churn", "--uri", uri))
+    _ok(invoke("data", "rm", "churn@1", "--uri", uri))
+    restored = _ok(invoke("data", "restore", "churn@1", "--uri", uri))
+    assert restored.stdout.strip() == "Restored churn version(s) 1."
+    assert [d["name"] for d in _json(invoke("data", "ls", "--uri", uri, "--json"))] == ["churn"]
+    again = invoke("data", "restore", "churn@1", "--uri", uri)
+    assert again.exit_code != 0 and "churn@1 is not deleted" in again.output
+    _ok(invoke("data", "rm", "churn", "--uri", uri))
+    listed = _json(invoke("data", "restore", "churn", "--uri", uri, "--json"))
+    assert [(v["name"], v["version"], v["deleted"]) for v in listed] == [("churn", 1, False)]
+
+
+def test_readding_an_unchanged_directory_answers_without_opening_the_store(
+    run_python: Callable[[str], Any], uri: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(20):
+        (src / f"part-{i}.bin").write_bytes(os.urandom(100 + i))
+        os.utime(src / f"part-{i}.bin", (OLD, OLD))
+    home = tmp_path / "home"
+    client = Client(uri, settings=Settings(home=home))
+    try:
+        client.data.add(src, "parts")
+    finally:
+        client.close()
+    code = f"""
+import os, sys
+os.environ["MODELYARD_HOME"] = {str(home)!r}
+sys.argv = ["modelyard", "data", "add", {str(src)!r}, "--name", "parts", "--uri", {uri!r}]
+from modelyard.cli import main
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("heavy:", sorted(m for m in ("sqlalchemy", "pandas", "pyarrow", "modelyard.entities") if m in sys.modules))
+"""
+    out = run_python(code).stdout
+    assert "unchanged: parts@1" in out and "heavy: []" in out
+    (src / "part-3.bin").write_bytes(b"changed")  # a file the cache does not know: the ordinary path
+    out = run_python(code.replace("assert not exc.code", "assert True")).stdout
+    assert "Added parts@2" in out

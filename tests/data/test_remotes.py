@@ -454,3 +454,30 @@ def test_without_kernel_copy_large_blobs_are_streamed(
     pull("ds@1", client=store_b)
     out = store_b.data.get("ds@1", tmp_path / "out")
     assert (out / "big.bin").read_bytes() == (tmp_path / "src" / "big.bin").read_bytes()
+
+
+def test_pulled_versions_pass_the_service_rules_and_are_audited(
+    store_a: Client, store_b: Client, tmp_path: Path
+) -> None:
+    _two_versions(store_a, tmp_path / "src")
+    url = str(tmp_path / "remote")
+    _remotes.add_remote("r", url, client=store_a)
+    _remotes.add_remote("r", url, client=store_b)
+    push(client=store_a)
+    path = tmp_path / "remote" / "datasets" / "p" / "ds" / "2.json"
+    good = path.read_text()
+    data = json.loads(good)
+    data["tags"] = {"bad key/..": "x"}
+    path.write_text(json.dumps(data))
+    with pytest.raises(InvalidInputError, match="tag"):
+        pull("ds@2", client=store_b)
+    data["tags"], data["message"] = {}, "m" * 10_001
+    path.write_text(json.dumps(data))
+    with pytest.raises(InvalidInputError, match="message"):
+        pull("ds@2", client=store_b)
+    with pytest.raises(NotFoundError):  # nothing was recorded, not even the project
+        store_b.data.show("ds@2")
+    path.write_text(good)
+    pull("ds@2", client=store_b)
+    events = store_b.list_audit(object_type="dataset", project="p")
+    assert [(e.action, e.object_id, e.summary["source"]) for e in events] == [("dataset.version.pull", "ds@2", url)]

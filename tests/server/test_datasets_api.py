@@ -157,3 +157,46 @@ def test_run_inputs_of_another_project_need_a_role_there(env: Env) -> None:
     assert denied.status_code == 403
     inputs = env.http.get(f"/api/v1/runs/{run_id}/inputs", headers=env.as_("alice")).json()
     assert [(i["dataset"], i["role"]) for i in inputs] == [("shared", "train")]
+
+
+def test_only_project_admins_restore_and_the_restore_is_audited(env: Env) -> None:
+    env.user("alice", Role.EDITOR)
+    env.add_version("alice", "churn", {"a.csv": b"x\n1\n"})
+    assert env.http.delete("/api/v1/datasets/p1/churn@1", headers=env.as_("admin")).status_code == 200
+    assert env.http.post("/api/v1/datasets/p1/churn@1/restore", headers=env.as_("alice")).status_code == 403
+    r = env.http.post("/api/v1/datasets/p1/churn@1/restore", headers=env.as_("admin"))
+    assert r.status_code == 200 and [(v["version"], v["deleted"]) for v in r.json()] == [(1, False)]
+    again = env.http.post("/api/v1/datasets/p1/churn@1/restore", headers=env.as_("admin"))
+    assert again.status_code == 409 and "not deleted" in again.json()["error"]["message"]
+    events = env.http.get("/api/v1/audit", params={"project": "p1", "object_type": "dataset"}, headers=env.as_("admin"))
+    assert [(e["action"], e["actor"]) for e in events.json()][:2] == [
+        ("dataset.restore", "admin"),
+        ("dataset.delete", "admin"),
+    ]
+
+
+def test_a_manifest_blob_replaces_the_file_list(env: Env) -> None:
+    files = {"b.csv": b"b\n", "a.csv": b"a\n"}
+    for data in files.values():
+        assert env.upload("admin", data) == 201
+    listed = [{"path": p, "size": len(d), "digest": hash_bytes(d).digest} for p, d in sorted(files.items())]
+    text = "".join(f"{f['path']}\t{f['digest']}\t{f['size']}\n" for f in listed).encode()
+    digest = hash_bytes(text).digest
+    body = {"project": "p1", "name": "m", "manifest": digest}
+    missing = env.http.post("/api/v1/datasets/versions", json=body, headers=env.as_("admin"))
+    assert missing.status_code == 400 and "is not uploaded" in missing.json()["error"]["message"]
+    assert env.upload("admin", text) == 201
+    both = env.http.post("/api/v1/datasets/versions", json={**body, "files": listed}, headers=env.as_("admin"))
+    assert both.status_code == 400 and "not both" in both.json()["error"]["message"]
+    r = env.http.post("/api/v1/datasets/versions", json=body, headers=env.as_("admin"))
+    assert r.status_code == 201, r.text
+    version = r.json()["version"]
+    assert (version["digest"], version["num_files"], version["files"]) == (digest, 2, [])
+    shown = env.http.get("/api/v1/datasets/p1/m@1", headers=env.as_("admin")).json()
+    assert shown["files"] == listed
+    junk = b"not a manifest\n"
+    assert env.upload("admin", junk) == 201
+    r = env.http.post(
+        "/api/v1/datasets/versions", json={**body, "manifest": hash_bytes(junk).digest}, headers=env.as_("admin")
+    )
+    assert r.status_code == 400 and "path<TAB>digest<TAB>size" in r.json()["error"]["message"]

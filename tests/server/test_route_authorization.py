@@ -122,3 +122,77 @@ def test_state_changing_routes_are_not_public(app: FastAPI) -> None:
         if m in ("POST", "PUT", "PATCH", "DELETE") and any(rule == PUBLIC for rule, _ in rules)
     }
     assert public_writes == PUBLIC_WRITES
+
+
+def test_pipeline_schedule_routes_need_a_role_on_the_project(app: FastAPI) -> None:
+    table = _table(app)
+    expected = {
+        ("GET", "/api/v1/pipelines/schedules"): (Role.VIEWER, "query"),
+        ("POST", "/api/v1/pipelines/schedules"): (Role.EDITOR, "body"),
+        ("DELETE", "/api/v1/pipelines/schedules/{project}/{pipeline}"): (Role.EDITOR, "path"),
+        ("GET", "/api/v1/pipelines/triggers"): (Role.VIEWER, "query"),
+        ("POST", "/api/v1/pipelines/triggers"): (Role.EDITOR, "body"),
+        ("DELETE", "/api/v1/pipelines/triggers/{project}/{pipeline}"): (Role.EDITOR, "path"),
+        ("GET", "/api/v1/pipelines/queue"): (Role.VIEWER, "query"),
+        ("POST", "/api/v1/pipelines/queue"): (Role.EDITOR, "body"),
+    }
+    for key, rule in expected.items():
+        assert table[key] == [rule], f"{key}: {table.get(key)}"
+
+
+def test_pipeline_run_routes_need_a_role_on_the_project(app: FastAPI) -> None:
+    table = _table(app)
+    expected = {
+        ("GET", "/api/v1/pipelines"): (Role.VIEWER, "query"),
+        ("GET", "/api/v1/pipelines/runs"): (Role.VIEWER, "query"),
+        ("POST", "/api/v1/pipelines/runs"): (Role.EDITOR, "body"),
+        ("GET", "/api/v1/pipelines/runs/{run_id}"): (Role.VIEWER, "run"),
+        ("POST", "/api/v1/pipelines/runs/{run_id}/start"): (Role.EDITOR, "run"),
+        ("POST", "/api/v1/pipelines/runs/{run_id}/steps"): (Role.EDITOR, "run"),
+        ("POST", "/api/v1/pipelines/runs/{run_id}/cancel"): (Role.EDITOR, "run"),
+        ("POST", "/api/v1/pipelines/cache"): (Role.VIEWER, "body"),
+        ("PUT", "/api/v1/pipelines/blobs/{digest}"): (Role.EDITOR, "query"),
+        ("GET", "/api/v1/pipelines/runs/{run_id}/outputs/{digest}"): (Role.VIEWER, "run"),
+    }
+    for key, rule in expected.items():
+        assert table[key] == [rule], f"{key}: {table.get(key)}"
+
+
+def test_model_registry_routes_need_a_role_on_the_project(app: FastAPI) -> None:
+    """Reads need viewer, changes editor; approve/reject let any member in and the service checks the
+    configured approver role (MODELYARD_MODEL_APPROVER_ROLE), which a route rule cannot read."""
+    table = _table(app)
+    base = "/api/v1/models/{project}/{name}"
+    expected = {
+        ("GET", "/api/v1/models"): (Role.VIEWER, "query"),
+        ("POST", "/api/v1/models/versions"): (Role.EDITOR, "body"),
+        ("GET", "/api/v1/models/promotions"): (Role.VIEWER, "query"),
+        ("POST", "/api/v1/models/promotions/{request_id}/approve"): (Role.VIEWER, "query"),
+        ("POST", "/api/v1/models/promotions/{request_id}/reject"): (Role.VIEWER, "query"),
+        ("GET", base): (Role.VIEWER, "path"),
+        ("PATCH", base): (Role.EDITOR, "path"),
+        ("GET", f"{base}/versions"): (Role.VIEWER, "path"),
+        ("GET", f"{base}/versions/{{selector}}"): (Role.VIEWER, "path"),
+        ("GET", f"{base}/versions/{{selector}}/files/{{path:path}}"): (Role.VIEWER, "path"),
+        ("GET", f"{base}/versions/{{selector}}/card"): (Role.VIEWER, "path"),
+        ("PATCH", f"{base}/versions/{{selector}}/card"): (Role.EDITOR, "path"),
+        ("POST", f"{base}/versions/{{selector}}/archive"): (Role.EDITOR, "path"),
+        ("POST", f"{base}/versions/{{selector}}/restore"): (Role.EDITOR, "path"),
+        ("PUT", f"{base}/aliases/{{alias}}"): (Role.EDITOR, "path"),
+        ("DELETE", f"{base}/aliases/{{alias}}"): (Role.EDITOR, "path"),
+        ("POST", f"{base}/promotions"): (Role.EDITOR, "path"),
+        ("GET", f"{base}/history"): (Role.VIEWER, "path"),
+        ("POST", f"{base}/rollback"): (Role.EDITOR, "path"),
+        ("GET", "/api/v1/runs/{run_id}/models"): (Role.VIEWER, "run"),
+    }
+    for key, rule in expected.items():
+        assert table[key] == [rule], f"{key}: {table.get(key)}"
+    # every other registry route (cards, lineage) reads or writes one project's models: a role rule
+    for (method, path), rules in table.items():
+        if path.startswith("/api/v1/models"):
+            assert len(rules) == 1 and isinstance(rules[0][0], Role), f"{method} {path}: {rules}"
+
+
+def test_lineage_needs_a_role_on_the_project_it_starts_from(app: FastAPI) -> None:
+    """Nodes of other projects are filtered by the route itself (see tests/server/test_lineage_api.py)."""
+    assert _table(app)[("GET", "/api/v1/lineage")] == [(Role.VIEWER, "query")]

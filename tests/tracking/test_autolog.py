@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
@@ -96,13 +94,10 @@ def test_classifier_logs_params_metrics_tags_and_model(
     assert run.tags["estimator_class"].startswith("sklearn.linear_model")
 
     paths = {a.path for a in autologged.list_artifacts(run.id)}
-    assert paths == {"model/model.joblib", "model/meta.json"}
-    local = autologged.download_artifacts(run.id, "model", tmp_path / "dl")
-    loaded = joblib.load(local / "model.joblib")
+    assert "model/model.yaml" in paths  # a model package (models issue), loadable by reference
+    loaded = autologged.load_model(f"runs:/{run.id}/model")
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    meta = json.loads((local / "meta.json").read_text())
-    assert meta["estimator_class"] == run.tags["estimator_class"]
-    assert {"sklearn_version", "python_version"} <= set(meta)
+    assert autologged.registry.versions_of_run(run.id) == []  # no registered_model_name: not registered
 
 
 def test_binary_pipeline_logs_one_run(autologged: Client, cancer: tuple[Any, Any]) -> None:
@@ -266,3 +261,19 @@ def test_disable_restores_the_original_methods(fluent: Client, iris: tuple[Any, 
     assert "fit" not in ExtraTreesClassifier.__dict__
     LogisticRegression(max_iter=1000).fit(*iris)
     assert all_runs(fluent) == []
+
+
+def test_registered_model_name_registers_each_fitted_model(fluent: Client, iris: tuple[Any, Any]) -> None:
+    yard.autolog(registered_model_name="iris-model")
+    try:
+        LogisticRegression(max_iter=1000).fit(*iris)
+        LogisticRegression(C=0.3, max_iter=1000).fit(*iris)
+    finally:
+        yard.autolog(disable=True)
+    versions = fluent.registry.list_versions("iris-model")
+    assert [v.version for v in versions] == [2, 1]
+    assert {v.run_id for v in versions} == {r.id for r in all_runs(fluent)}
+    assert versions[0].metrics["training_accuracy"] > 0.9 and versions[0].signature is not None
+    loaded = fluent.load_model("models:/iris-model/2")
+    expected = LogisticRegression(C=0.3, max_iter=1000).fit(*iris).predict(iris[0][:5])
+    np.testing.assert_array_equal(loaded.predict(iris[0][:5]), expected)

@@ -292,6 +292,11 @@ class AccountService:
         with self.store.read() as tx:
             return tx.list_memberships(project_id=tx.project_id(project))
 
+    def list_all_memberships(self) -> list[Membership]:
+        """Every membership of every project, in one query (the web UI's project list)."""
+        with self.store.read() as tx:
+            return tx.list_memberships()
+
     def list_memberships(self, name: str) -> list[Membership]:
         """The projects a user has a role in, with that role."""
         validate_name(name, "user name")

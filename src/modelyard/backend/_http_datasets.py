@@ -2,7 +2,9 @@
 
 Adding a version is three steps, each retried safely: ask which blobs the server lacks (in batches),
 upload those (``PUT /api/v1/datasets/blobs/{digest}``, streamed, digest-checked by the server), then
-record the version, which the server accepts only once every blob is stored. Blobs are write-only:
+record the version, which the server accepts only once every blob is stored. A large version's
+manifest (from :data:`MANIFEST_UPLOAD_MIN_FILES` files) is uploaded the same way, as a blob of its
+canonical text, and the version names it by digest: no JSON body limit applies to it. Blobs are write-only:
 files come back only through a version the caller may read, streamed and verified here.
 """
 
@@ -13,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import blake3
 import httpx
 
 from modelyard import errors
 from modelyard.blobs import CHUNK_SIZE, BlobInfo, hash_file
-from modelyard.data._manifest import select_files
+from modelyard.data._manifest import manifest_text, select_files
 from modelyard.data._service import corrupted_message
 from modelyard.entities import Dataset, DatasetDeletion, DatasetFile, DatasetVersion, RunInput
 from modelyard.names import validate_artifact_path
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DatasetCalls"]
 
+MANIFEST_UPLOAD_MIN_FILES = 5_000
+"""Versions with this many files send their manifest as an uploaded blob instead of a JSON list."""
 MISSING_BATCH = 10_000
 """Digests per missing-blobs request."""
 UPLOAD_THREADS = 4
@@ -126,6 +131,24 @@ class DatasetCalls:
             "schema": schema,
             "profile": profile,
         }
+        if len(files) >= MANIFEST_UPLOAD_MIN_FILES:
+            # A large manifest would not fit a JSON body: it goes up as a blob (streamed, digest-checked;
+            # its digest is the version's), and the version names it.
+            text = manifest_text(files)
+            digest = blake3.blake3(text).hexdigest()
+            self._call(
+                "PUT",
+                f"/api/v1/datasets/blobs/{digest}",
+                params={"project": project},
+                content_factory=lambda: text,
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(text))},
+            )
+            del body["files"]
+            body["manifest"] = digest
+            data = self._call("POST", "/api/v1/datasets/versions", json=body)
+            version = DatasetVersion.model_validate(data["version"])
+            version.files = sorted(files, key=lambda f: f.path)  # the server leaves the long list out
+            return version, bool(data["created"])
         data = self._call("POST", "/api/v1/datasets/versions", json=body)
         return DatasetVersion.model_validate(data["version"]), bool(data["created"])
 
@@ -135,6 +158,11 @@ class DatasetCalls:
             "DELETE", f"/api/v1/datasets/{_seg(project)}/{_seg(ref)}", params={"purge": str(purge).lower()}
         )
         return DatasetDeletion.model_validate(data)
+
+    def restore_dataset(self, project: str, ref: str) -> list[DatasetVersion]:
+        """Undo the deletion of a version or of a dataset's deleted versions (project admins)."""
+        data = self._call("POST", f"/api/v1/datasets/{_seg(project)}/{_seg(ref)}/restore")
+        return [DatasetVersion.model_validate(v) for v in data]
 
     def download_dataset(
         self,

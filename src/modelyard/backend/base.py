@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.blobs import BlobInfo
 from modelyard.entities import (
+    AliasChange,
     ApiToken,
     ArtifactInfo,
     AuditEvent,
@@ -24,15 +25,28 @@ from modelyard.entities import (
     Membership,
     Metric,
     MetricBucket,
+    ModelVersion,
+    PipelineInfo,
+    PipelineRun,
+    PipelineSchedule,
+    PipelineTrigger,
     Project,
+    PromotionRequest,
+    QueuedPipelineRun,
+    RegisteredModel,
     Role,
     Run,
     RunInput,
     RunPage,
     RunStatus,
+    StepOutputRef,
     User,
 )
 from modelyard.types import MetricPoint
+
+if TYPE_CHECKING:
+    from modelyard.registry._cards import ModelCard
+    from modelyard.registry._lineage import LineageGraph
 
 __all__ = ["Backend", "Progress"]
 
@@ -193,6 +207,10 @@ class Backend(Protocol):
         """Delete a dataset (``name``) or a version; ``purge`` also erases the unreferenced blobs."""
         ...
 
+    def restore_dataset(self, project: str, ref: str) -> list[DatasetVersion]:
+        """Undo the deletion of a version (``name@3``) or of a dataset's deleted versions (``name``)."""
+        ...
+
     def download_dataset(
         self,
         project: str,
@@ -214,12 +232,158 @@ class Backend(Protocol):
         """The runs that used a dataset version."""
         ...
 
+    # models -------------------------------------------------------------------------------
+    def log_model_files(self, run_id: str, files: Sequence[tuple[Path, str]]) -> list[ArtifactInfo]:
+        """Store a model package's files as artifacts of a run (the files are temporary copies)."""
+        ...
+
+    def register_model_version(
+        self,
+        project: str,
+        name: str,
+        run_id: str,
+        artifact_path: str = "model",
+        *,
+        importance: Mapping[str, Mapping[str, float]] | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Register the package a run holds at ``artifact_path`` as the next version of ``name``."""
+        ...
+
+    def list_models(self, project: str) -> list[RegisteredModel]:
+        """Registered models of a project."""
+        ...
+
+    def get_model(self, project: str, name: str) -> RegisteredModel:
+        """A registered model with its aliases and environments."""
+        ...
+
+    def update_model(
+        self, project: str, name: str, *, description: str | None = None, tags: Mapping[str, Any] | None = None
+    ) -> RegisteredModel:
+        """Change a model's description or tags."""
+        ...
+
+    def list_model_versions(self, project: str, name: str) -> list[ModelVersion]:
+        """Versions of a model, newest first, without file lists."""
+        ...
+
+    def get_model_version(self, project: str, ref: str) -> ModelVersion:
+        """The version a reference (``churn@3``, ``churn@champion``, ``models:/churn/3`` ...) names, with files."""
+        ...
+
+    def model_versions_of_run(self, run_id: str) -> list[ModelVersion]:
+        """The model versions registered from a run (lineage)."""
+        ...
+
+    def set_model_alias(self, project: str, name: str, alias: str, version: int) -> ModelVersion:
+        """Point an alias at a version, moving it atomically."""
+        ...
+
+    def delete_model_alias(self, project: str, name: str, alias: str) -> None:
+        """Remove an alias."""
+        ...
+
+    def request_promotion(self, project: str, ref: str, environment: str, reason: str = "") -> PromotionRequest:
+        """Ask for a version to enter an environment."""
+        ...
+
+    def decide_promotion(self, project: str, request_id: int, *, approve: bool, reason: str = "") -> PromotionRequest:
+        """Approve or reject a pending promotion (the approver role)."""
+        ...
+
+    def list_promotions(
+        self, project: str, name: str | None = None, state: str | None = None
+    ) -> list[PromotionRequest]:
+        """Promotion requests, newest first."""
+        ...
+
+    def set_model_version_archived(self, project: str, ref: str, archived: bool) -> ModelVersion:
+        """Archive or restore a version."""
+        ...
+
+    def model_history(
+        self, project: str, name: str, target: str | None = None, until_ms: int | None = None
+    ) -> list[AliasChange]:
+        """Alias and environment moves of a model, oldest first (from the audit log)."""
+        ...
+
+    def rollback_model(
+        self, project: str, name: str, target: str, at_ms: int | None = None, reason: str = ""
+    ) -> ModelVersion:
+        """Move an alias or environment back to the version it held at ``at_ms`` (or its previous one)."""
+        ...
+
+    def download_model(self, project: str, ref: str, dst: Path) -> ModelVersion:
+        """Write a version's package files under ``dst``, each verified."""
+        ...
+
     def list_audit(self, **filters: Any) -> list[AuditEvent]:
         """Audit events, newest first."""
         ...
 
     def gc(self, *, dry_run: bool = True, grace_seconds: int | None = None) -> GcReport:
         """Remove unreferenced blobs older than the grace period."""
+        ...
+
+    # pipelines ----------------------------------------------------------------------------
+    def create_pipeline_run(
+        self,
+        *,
+        run_id: str,
+        project: str,
+        pipeline: str,
+        target: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        executor: str = "thread",
+        status: RunStatus | str = RunStatus.PENDING,
+        dag: Mapping[str, Any] | None = None,
+    ) -> PipelineRun:
+        """Create a pipeline run (``PENDING`` for the queue, or ``RUNNING``); idempotent for a given id."""
+        ...
+
+    def start_pipeline_run(self, run_id: str, *, dag: Mapping[str, Any], executor: str) -> PipelineRun:
+        """Mark a queued, failed or cancelled-before-start pipeline run ``RUNNING`` with its DAG."""
+        ...
+
+    def record_pipeline_steps(
+        self, run_id: str, records: Sequence[Mapping[str, Any]], *, finish: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Write a batch of step records (and optionally the final status); return whether a cancel was asked."""
+        ...
+
+    def cancel_pipeline_run(self, run_id: str) -> PipelineRun:
+        """Ask a pipeline run to stop (a queued run ends ``KILLED`` at once)."""
+        ...
+
+    def get_pipeline_run(self, run_id: str) -> PipelineRun:
+        """A pipeline run with its DAG and step runs."""
+        ...
+
+    def list_pipeline_runs(
+        self, project: str, pipeline: str | None = None, *, status: str | None = None, limit: int = 100
+    ) -> list[PipelineRun]:
+        """Pipeline runs of a project, newest first."""
+        ...
+
+    def list_pipelines(self, project: str) -> list[PipelineInfo]:
+        """Pipelines with runs in a project."""
+        ...
+
+    def lookup_step_cache(self, project: str, cache_keys: Sequence[str]) -> dict[str, tuple[str, list[StepOutputRef]]]:
+        """Live step-cache entries: key -> (step run id, outputs)."""
+        ...
+
+    def put_step_output_blob(self, project: str, data: bytes) -> tuple[str, int]:
+        """Store a step output's bytes; return digest and size (durable after ``sync_step_output_blobs``)."""
+        ...
+
+    def sync_step_output_blobs(self) -> None:
+        """Make the step-output blobs written so far durable."""
+        ...
+
+    def read_step_output_blob(self, project: str, step_run_id: str | None, digest: str) -> bytes:
+        """The bytes of a blob output of a step run."""
         ...
 
     # accounts -----------------------------------------------------------------------------
@@ -259,6 +423,81 @@ class Backend(Protocol):
 
     def revoke_token(self, token_id: int) -> ApiToken:
         """Revoke an API token."""
+        ...
+
+    # pipeline schedules, triggers and the queue -------------------------------------------
+    def schedule_pipeline(
+        self,
+        project: str,
+        pipeline: str,
+        target: str,
+        cron: str,
+        *,
+        timezone: str = "UTC",
+        params: Mapping[str, Any] | None = None,
+        executor: str = "thread",
+        missed: str = "skip",
+    ) -> PipelineSchedule:
+        """Schedule a pipeline (registered by import path) on a cron expression; replaces its schedule."""
+        ...
+
+    def unschedule_pipeline(self, project: str, pipeline: str) -> PipelineSchedule:
+        """Remove a pipeline's schedule; return it as it was."""
+        ...
+
+    def list_pipeline_schedules(self, project: str) -> list[PipelineSchedule]:
+        """Schedules of a project."""
+        ...
+
+    def add_pipeline_trigger(
+        self,
+        project: str,
+        pipeline: str,
+        target: str,
+        kind: str,
+        source: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        executor: str = "thread",
+    ) -> PipelineTrigger:
+        """Enqueue a pipeline on each new version of dataset ``source``, or each firing of alert ``source``."""
+        ...
+
+    def remove_pipeline_trigger(self, project: str, pipeline: str, kind: str, source: str) -> None:
+        """Remove a trigger."""
+        ...
+
+    def list_pipeline_triggers(self, project: str) -> list[PipelineTrigger]:
+        """Triggers of a project."""
+        ...
+
+    def enqueue_pipeline_run(
+        self,
+        project: str,
+        pipeline: str,
+        target: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        executor: str = "thread",
+    ) -> QueuedPipelineRun:
+        """Put a manual run of a pipeline in the queue, for a worker."""
+        ...
+
+    def list_pipeline_queue(self, project: str, status: str | None = None, limit: int = 100) -> list[QueuedPipelineRun]:
+        """Queued pipeline runs of a project, newest first."""
+        ...
+
+    # lineage and model cards -----------------------------------------------------------------
+    def lineage(self, kind: str, project: str, ref: str) -> LineageGraph:
+        """Ancestors and descendants of a dataset version, run or model version."""
+        ...
+
+    def model_card(self, project: str, ref: str) -> ModelCard:
+        """The card of a model version."""
+        ...
+
+    def update_model_card(self, project: str, ref: str, fields: Mapping[str, str]) -> ModelCard:
+        """Set free-text fields of a model version's card."""
         ...
 
     def close(self) -> None:

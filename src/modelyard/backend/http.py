@@ -26,6 +26,10 @@ import httpx
 from modelyard import errors
 from modelyard._version import __version__
 from modelyard.backend._http_datasets import DatasetCalls
+from modelyard.backend._http_lineage import LineageCalls
+from modelyard.backend._http_models import ModelCalls
+from modelyard.backend._http_pipelines import PipelineCalls
+from modelyard.backend._http_scheduling import SchedulingCalls
 from modelyard.backend.base import Progress
 from modelyard.blobs import CHUNK_SIZE, hash_file
 from modelyard.entities import (
@@ -85,7 +89,7 @@ def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
-class HttpBackend(DatasetCalls):
+class HttpBackend(DatasetCalls, ModelCalls, LineageCalls, SchedulingCalls, PipelineCalls):
     """The Backend protocol over a modelyard server at ``uri`` (``http(s)://host:port``)."""
 
     def __init__(self, uri: str, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:

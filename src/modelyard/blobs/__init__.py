@@ -30,8 +30,18 @@ does not match its digest, so corrupted bytes are never returned as a complete r
 
 from __future__ import annotations
 
+from modelyard.blobs._copy import KERNEL_COPY_MIN, kernel_copy_hashed, start_writeback
 from modelyard.blobs._files import fsync_dir, fsync_file, syncfs
-from modelyard.blobs._hashing import CHUNK_SIZE, BlobInfo, ReadableBinary, check_digest, hash_bytes, hash_file
+from modelyard.blobs._hashing import (
+    CHUNK_SIZE,
+    BlobInfo,
+    ReadableBinary,
+    check_digest,
+    hash_bytes,
+    hash_file,
+    read_all,
+    write_all,
+)
 from modelyard.blobs._reader import BlobReader
 from modelyard.blobs._store import BlobStore
 
@@ -40,11 +50,16 @@ __all__ = [
     "BlobReader",
     "BlobStore",
     "CHUNK_SIZE",
+    "KERNEL_COPY_MIN",
     "ReadableBinary",
     "check_digest",
     "fsync_dir",
     "fsync_file",
     "hash_bytes",
     "hash_file",
+    "kernel_copy_hashed",
+    "read_all",
+    "start_writeback",
     "syncfs",
+    "write_all",
 ]

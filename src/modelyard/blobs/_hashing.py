@@ -26,6 +26,8 @@ __all__ = [
     "copy_hashed",
     "hash_bytes",
     "hash_file",
+    "read_all",
+    "write_all",
 ]
 
 CHUNK_SIZE = 1 << 20
@@ -111,3 +113,18 @@ def copy_hashed(
         if write is not None:
             write(chunk)
         size += n
+
+
+def read_all(fd: int, size: int) -> bytes:
+    """Read a file descriptor to its end: one read for a file of ``size`` bytes that did not grow."""
+    data = os.read(fd, size + 1)
+    parts = [data]
+    while chunk := os.read(fd, max(CHUNK_SIZE, size)):  # grown, a short read, or the end
+        parts.append(chunk)
+    return b"".join(parts) if len(parts) > 1 else data
+
+
+def write_all(fd: int, view: memoryview) -> None:
+    """Write all of ``view`` to a file descriptor (a write may be short)."""
+    while view:
+        view = view[os.write(fd, view) :]

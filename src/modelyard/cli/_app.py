@@ -32,16 +32,19 @@ EXIT_USAGE = 2
 
 # name -> (module with a Typer ``app``, one-line help shown by ``modelyard --help``)
 _GROUPS: dict[str, tuple[str, str]] = {
-    "demo": ("modelyard.cli.demo", "Train a small model sweep on a bundled dataset and track it."),
+    "demo": ("modelyard.cli.demo", "Run a tracked training pipeline on a bundled dataset (a few seconds)."),
     "db": ("modelyard.cli.db", "Migrate and inspect the metadata database."),
     "projects": ("modelyard.cli.projects", "List and create projects."),
     "runs": ("modelyard.cli.runs", "List, show, compare, delete and restore runs."),
     "data": ("modelyard.cli.data", "Version datasets: add, get, list, lineage, push/pull, schemas, validation."),
+    "models": ("modelyard.cli.models", "Registered models: versions, aliases, promotions, history, download."),
     "gc": ("modelyard.cli.gc", "Remove blobs that nothing references any more."),
     "users": ("modelyard.cli.users", "Create, list and disable users; give them roles in projects."),
     "tokens": ("modelyard.cli.tokens", "Create, list and revoke API tokens."),
     "audit": ("modelyard.cli.audit", "Read the append-only audit log."),
     "server": ("modelyard.cli.server", "Serve the REST API (auth, roles, audit) with uvicorn."),
+    "pipelines": ("modelyard.cli.pipelines", "Run, resume, list, show and cancel pipelines; schedule them."),
+    "worker": ("modelyard.cli.worker", "Claim queued pipeline runs (schedules, triggers) and execute them."),
 }
 
 

@@ -1,4 +1,4 @@
-"""``modelyard data``: add, list, show, get, delete dataset versions; lineage, schemas, profiles, validation.
+"""``modelyard data``: add, list, show, get, delete, restore dataset versions; lineage, schemas, profiles, validation.
 
 References name versions everywhere: ``NAME`` (the newest), ``NAME@latest``, ``NAME@3``,
 ``NAME@sha:<digest prefix>``. ``remote``, ``push``, ``pull`` and ``diff`` come from
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Version datasets: add, list, show, get, delete; lineage, schemas, profiles, validation.",
+    help="Version datasets: add, list, show, get, delete, restore; lineage, schemas, profiles, validation.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -126,10 +126,20 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a file, directory or glob as a new version of a dataset (nothing new if it is unchanged)."""
-    from modelyard.errors import ValidationError
+    from modelyard.data._quick import unchanged_version
+    from modelyard.settings import load_settings
 
     tags = _tags(tag)
-    with open_client(uri, project) as client, _progress() as progress:
+    settings = load_settings()
+    if not as_json and validate is None:
+        # Nothing changed since the last add: say so without opening the store (no SQLAlchemy import).
+        quick = unchanged_version(path, name, settings=settings, uri=uri, project=project)
+        if quick is not None:
+            console().print(f"unchanged: {escape(quick[0])}", highlight=False)
+            return
+    from modelyard.errors import ValidationError
+
+    with open_client(uri, project, settings) as client, _progress() as progress:
         try:
             result = client.data.add_detailed(
                 path, name, message=message, tags=tags, link=link, validate=validate, pii=pii or (), progress=progress
@@ -288,6 +298,28 @@ def remove(
     verb = "Purged" if deletion.purged else "Deleted"
     erased = f"; {deletion.blobs_removed} blobs ({format_bytes(deletion.bytes_removed)}) erased" if purge else ""
     console().print(f"{verb} {escape(deletion.name)} version(s) {numbers}{erased}.", highlight=False)
+
+
+@app.command()
+def restore(
+    ref: Annotated[
+        str,
+        typer.Argument(
+            help="NAME@V (one deleted version) or NAME (every deleted version).", metavar="REF", show_default=False
+        ),
+    ],
+    project: ProjectOption = None,
+    uri: UriOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo `data rm` of a version or a dataset (purged versions cannot come back: add the data again)."""
+    with open_client(uri, project) as client:
+        restored = client.data.restore(ref)
+    if as_json:
+        print_json([dump(v) for v in restored])
+        return
+    numbers = ", ".join(str(v.version) for v in sorted(restored, key=lambda v: v.version))
+    console().print(f"Restored {escape(restored[0].name)} version(s) {numbers}.", highlight=False)
 
 
 @app.command()

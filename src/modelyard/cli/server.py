@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Annotated
+import subprocess
+import sys
+from typing import Annotated, Any
 
 import typer
 
@@ -41,10 +43,16 @@ def server(
         bool, typer.Option("--no-auth", help="Serve without authentication (loopback addresses only).")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    local_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="`modelyard worker` subprocesses to start (0: none) \\[default: MODELYARD_LOCAL_WORKERS, 1]",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the REST API: runs, metrics, artifacts, users, tokens, audit."""
-    import uvicorn
-
+    """Serve the REST API: runs, metrics, artifacts, users, tokens, audit; schedule pipelines."""
     from modelyard.settings import load_settings
 
     if no_auth and not _is_loopback(host):
@@ -73,6 +81,16 @@ def server(
     else:
         _bootstrap(web_app, url)
     out.print(f"modelyard server on [bold]{url}[/] (API docs: {url}/api/v1/docs)", highlight=False)
+    local = _start_local_workers(settings.local_workers if local_workers is None else local_workers)
+    try:
+        _serve(web_app, host, port, workers, log_level)
+    finally:
+        _stop_local_workers(local)
+
+
+def _serve(web_app: Any, host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn
+
     if workers == 1:
         uvicorn.run(web_app, host=host, port=port, log_level=log_level, server_header=False)
     else:
@@ -86,6 +104,24 @@ def server(
             log_level=log_level,
             server_header=False,
         )
+
+
+def _start_local_workers(count: int) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` ``modelyard worker`` subprocesses on the server's store (they exit with the server)."""
+    command = [sys.executable, "-m", "modelyard", "worker", "--parent-pid", str(os.getpid())]
+    return [subprocess.Popen(command, env=dict(os.environ)) for _ in range(count)]
+
+
+def _stop_local_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Stop local workers: each ends after its current pipeline run, or is killed after 10 s (the run is reaped)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _bootstrap(web_app: object, url: str) -> None:

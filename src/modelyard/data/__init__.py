@@ -5,7 +5,7 @@ digest); ``yard.data.get("churn-train@3", path="data/")`` materialises it; ``yar
 reads a tabular version as a DataFrame; ``yard.log_input(dv, role="train")`` links it to the active
 run. References: ``NAME``, ``NAME@latest``, ``NAME@3``, ``NAME@sha:<digest prefix>``.
 
-Schemas, validation, profiles and table reading need pyarrow: those names load on first use, so
+Every name loads on first use (schemas, validation, profiles and table reading need pyarrow), so
 ``import modelyard.data`` stays light.
 """
 
@@ -14,14 +14,13 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, Any
 
-from modelyard.data._client import AddResult, DataClient
-from modelyard.data._fluent import add, delete, get, lineage, list, load, log_input, show, versions
-from modelyard.data._refs import DatasetRef, parse_ref
-from modelyard.data._service import DatasetService
-
 if TYPE_CHECKING:
+    from modelyard.data._client import AddResult, DataClient
+    from modelyard.data._fluent import add, delete, get, lineage, list, load, log_input, restore, show, versions
     from modelyard.data._profile import merge_profiles, profile
+    from modelyard.data._refs import DatasetRef, parse_ref
     from modelyard.data._schema import Schema, infer_schema, load_schema, save_schema
+    from modelyard.data._service import DatasetService
     from modelyard.data._tables import read_table
     from modelyard.data._validation import validate
 
@@ -58,6 +57,7 @@ __all__ = [
     "push",
     "read_table",
     "remove_remote",
+    "restore",
     "save_schema",
     "show",
     "validate",
@@ -65,6 +65,21 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AddResult": "modelyard.data._client",
+    "DataClient": "modelyard.data._client",
+    "add": "modelyard.data._fluent",
+    "delete": "modelyard.data._fluent",
+    "get": "modelyard.data._fluent",
+    "lineage": "modelyard.data._fluent",
+    "list": "modelyard.data._fluent",
+    "load": "modelyard.data._fluent",
+    "log_input": "modelyard.data._fluent",
+    "restore": "modelyard.data._fluent",
+    "show": "modelyard.data._fluent",
+    "versions": "modelyard.data._fluent",
+    "DatasetRef": "modelyard.data._refs",
+    "parse_ref": "modelyard.data._refs",
+    "DatasetService": "modelyard.data._service",
     "ColumnChange": "modelyard.data._diff",
     "DatasetDiff": "modelyard.data._diff",
     "FileChange": "modelyard.data._diff",
@@ -91,7 +106,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import the heavier names (pyarrow-backed statistics, remotes, diff) on first use."""
+    """Import every name on first use: the modules behind them load pydantic, pyarrow or fsspec.
+
+    So ``import modelyard.data._sources`` (the CLI's fast path for an unchanged directory) stays light.
+    """
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'modelyard.data' has no attribute {name!r}")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.data._manifest import digest_of_entries, manifest_digest
-from modelyard.data._sources import SourceFile, open_source
-from modelyard.data._statcache import StatCache, file_stat, now_ns
+from modelyard.data._manifest import digest_of_entries, files_of_entries, gc_paused, manifest_digest
+from modelyard.data._sources import SourceFile, check_readable, open_source
+from modelyard.data._statcache import STAT_CACHE_FILE, StatCache, file_stat, now_ns
 from modelyard.data._tabular import (
     TableStats,
     is_tabular,
@@ -29,7 +29,7 @@ from modelyard.data._tabular import (
     table_stats,
     validate_table,
 )
-from modelyard.entities import Dataset, DatasetDeletion, DatasetFile, DatasetVersion, RunInput
+from modelyard.entities import Dataset, DatasetDeletion, DatasetVersion, RunInput
 from modelyard.errors import DatasetNotFoundError, InvalidInputError, ProjectNotFoundError
 from modelyard.names import validate_name
 
@@ -39,9 +39,6 @@ if TYPE_CHECKING:
     from modelyard.client import Client
 
 __all__ = ["AddResult", "DataClient", "STAT_CACHE_FILE"]
-
-STAT_CACHE_FILE = "statcache.db"
-"""The stat cache's file name in the client's home (``MODELYARD_HOME``)."""
 
 _log = logging.getLogger("modelyard.data")
 
@@ -157,9 +154,11 @@ class DataClient:
                 frame = read_frame(files[0].path)
                 validate_table(frame, validate, f"dataset {name!r}")
                 pii = [*pii, *pii_columns(validate)]
-            digests: dict[str, str | None] = dict.fromkeys((f.path for f in files), None)
-            digests.update(cache.lookup([(f.path, f.stat) for f in files]))
+            with gc_paused():
+                digests: dict[str, str | None] = dict.fromkeys((f.path for f in files), None)
+                digests.update(cache.lookup([(f.path, f.stat) for f in files]))
             hashed, cached = cache.misses, cache.hits
+            check_readable(f for f in files if digests[f.path] is None)
             if not cache.misses:
                 latest = self._unchanged(project, name, files, digests)
                 if latest is not None:
@@ -175,10 +174,10 @@ class DataClient:
                 link=link and not from_frame,
                 progress=callback,
             )
-            manifest = [
-                DatasetFile(path=f.rel, size=info.size, digest=info.digest)
-                for f, (info, _) in zip(files, stored, strict=True)
-            ]
+            # Checked by the service that records them.
+            manifest = files_of_entries(
+                (f.rel, info.digest, info.size) for f, (info, _) in zip(files, stored, strict=True)
+            )
             linked = sum(1 for _, is_link in stored if is_link)
             note = self._link_note(len(files) - linked, from_frame) if link and linked < len(files) else None
             if not from_frame:  # a DataFrame's temporary file is never seen again
@@ -203,13 +202,22 @@ class DataClient:
     def _unchanged(
         self, project: str, name: str, files: Sequence[SourceFile], digests: Mapping[str, str | None]
     ) -> DatasetVersion | None:
-        """The newest version when its manifest equals these files (all digests known), else ``None``."""
-        digest = digest_of_entries((f.rel, digests[f.path] or "", f.stat[0]) for f in files)
+        """The newest version when its manifest equals these files (all digests known), else ``None``.
+
+        Only the newest version's digest is read: equal digests mean equal manifests, so its file list
+        is built from the files at hand instead of being fetched.
+        """
+        with gc_paused():
+            entries = sorted((f.rel, digests[f.path] or "", f.stat[0]) for f in files)
+        digest = digest_of_entries(entries, ordered=True)
         try:
-            version: DatasetVersion = self.backend.get_dataset_version(project, name)
+            version: DatasetVersion = self.backend.get_dataset_version(project, name, files=False)
         except (DatasetNotFoundError, ProjectNotFoundError):
             return None
-        return version if version.digest == digest else None
+        if version.digest != digest:
+            return None
+        version.files = files_of_entries(entries)
+        return version
 
     def _changed(self, project: str, name: str, digest: str) -> bool:
         """Whether ``digest`` differs from the newest version's (or there is none)."""
@@ -326,6 +334,21 @@ class DataClient:
             self._project(project, ref), _ref(ref, None), purge=purge
         )
         return deletion
+
+    def restore(self, ref: str | DatasetVersion, *, project: str | None = None) -> builtins.list[DatasetVersion]:
+        """Undo the deletion of a version (``name@3``) or of every deleted version of a dataset (``name``).
+
+        Returns the restored versions, newest first. Purged versions cannot come back (their files
+        are erased): add the data again.
+
+        Raises:
+            DatasetNotFoundError: no such dataset or version.
+            ConflictError: nothing to restore (the version is live, or was purged).
+        """
+        restored: builtins.list[DatasetVersion] = self.backend.restore_dataset(
+            self._project(project, ref), _ref(ref, None)
+        )
+        return restored
 
     def lineage(self, ref: str | DatasetVersion, *, project: str | None = None) -> builtins.list[RunInput]:
         """The runs that used a dataset version."""

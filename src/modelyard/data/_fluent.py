@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from modelyard.data._client import DataClient
 
-__all__ = ["add", "delete", "get", "lineage", "list", "load", "log_input", "show", "versions"]
+__all__ = ["add", "delete", "get", "lineage", "list", "load", "log_input", "restore", "show", "versions"]
 
 _list = list
 
@@ -89,6 +89,11 @@ def list(*, project: str | None = None) -> _list[Dataset]:
 def delete(ref: str | DatasetVersion, *, purge: bool = False, project: str | None = None) -> DatasetDeletion:
     """Delete a dataset or one version; ``purge=True`` erases the files no other object uses, at once."""
     return _data().delete(ref, purge=purge, project=project)
+
+
+def restore(ref: str | DatasetVersion, *, project: str | None = None) -> _list[DatasetVersion]:
+    """Undo the deletion of a version (``name@3``) or of a dataset's deleted versions (``name``); newest first."""
+    return _data().restore(ref, project=project)
 
 
 def lineage(ref: str | DatasetVersion, *, project: str | None = None) -> _list[RunInput]:

@@ -28,13 +28,11 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.data._manifest import check_files, manifest_digest
 from modelyard.data._refs import DatasetRef, parse_ref
 from modelyard.data._remote_config import REMOTES_FILE, Remote, RemoteConfig
 from modelyard.data._remote_store import MANIFEST_FORMAT, RemoteStore
@@ -43,7 +41,6 @@ from modelyard.entities import DatasetVersion
 from modelyard.errors import (
     ConflictError,
     DatasetNotFoundError,
-    IntegrityError,
     InvalidInputError,
     NotFoundError,
 )
@@ -315,86 +312,8 @@ def _local_version(service: DatasetService, version: DatasetVersion) -> DatasetV
 
 
 def import_version(service: DatasetService, version: DatasetVersion, *, source: str) -> tuple[DatasetVersion, bool]:
-    """Record a version exactly as another store holds it: same number, digest, files and metadata.
-
-    Its blobs must already be durable in the local blob store. Recording the same version twice
-    changes nothing (returns it with ``False``).
-
-    Raises:
-        ConflictError: this version number already holds other content.
-        IntegrityError: a blob is missing, or the files do not hash to the version's digest.
-    """
-    validate_name(version.project, "project name")
-    validate_name(version.name, "dataset name")
-    files = check_files(version.files)
-    digest = manifest_digest(files)
-    if digest != version.digest:
-        raise IntegrityError(f"{version.ref}: its files hash to {digest}, not to its digest {version.digest}.")
-    present = service.blobs.exists_many({f.digest for f in files})
-    lacking = [f.path for f in files if f.digest not in present]
-    if lacking:
-        raise IntegrityError(
-            f"cannot record {version.ref}: the blob store lacks {len(lacking)} of its files ({lacking[0]!r}, ...)."
-        )
-    project, name = version.project, version.name
-    caller = service.caller
-    with service.store.write() as tx:
-        if not tx.project_exists(project):
-            tx.project_id(project, create=True)
-            tx.append_audit(
-                caller.user,
-                "project.create",
-                "project",
-                project,
-                project,
-                {"implicit": True},
-                caller.request_id,
-                caller.client_addr,
-            )
-        dataset_id = tx.lock_dataset(tx.project_id(project), name)
-        row = tx.version_row(dataset_id, version.version)
-        if row is not None:
-            if row.digest != digest:
-                raise ConflictError(
-                    f"{version.ref} already exists here with other content "
-                    f"(sha:{row.digest[:12]}, not sha:{digest[:12]})."
-                )
-            return tx.version_entity(row, name, project, files=False), False
-        tx.insert_version(
-            {
-                "dataset_id": dataset_id,
-                "version": version.version,
-                "digest": digest,
-                "size": sum(f.size for f in files),
-                "num_files": len(files),
-                "num_rows": version.num_rows,
-                "num_columns": version.num_columns,
-                "schema": version.schema,
-                "profile": version.profile,
-                "creator": version.creator,
-                "created_at": _ms(version.created_at),
-                "parent_version": version.parent_version,
-                "message": version.message,
-                "tags": dict(version.tags),
-            },
-            files,
-        )
-        tx.touch_dataset(dataset_id)
-        tx.append_audit(
-            caller.user,
-            "dataset.version.pull",
-            "dataset",
-            version.ref,
-            project,
-            {"digest": digest, "files": len(files), "bytes": sum(f.size for f in files), "source": source},
-            caller.request_id,
-            caller.client_addr,
-        )
-        return tx.version_entity(tx.version_row(dataset_id, version.version), name, project), True
-
-
-def _ms(value: datetime) -> int:
-    return int(round(value.timestamp() * 1000))
+    """Record a version exactly as another store holds it (see :meth:`DatasetService.import_version`)."""
+    return service.import_version(version, source=source)
 
 
 # -- the client side ----------------------------------------------------------------------------

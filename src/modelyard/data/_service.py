@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.audit import Caller
-from modelyard.blobs import CHUNK_SIZE, BlobInfo
-from modelyard.data._manifest import check_files, manifest_digest, select_files
+from modelyard.blobs import CHUNK_SIZE, BlobInfo, check_digest
+from modelyard.data._manifest import check_files, manifest_digest, parse_manifest, select_files
 from modelyard.data._refs import DatasetRef, parse_ref
 from modelyard.entities import Dataset, DatasetDeletion, DatasetFile, DatasetVersion, RunInput
 from modelyard.errors import (
@@ -91,29 +91,35 @@ class DatasetService:
         """Store local files as blobs: copies, or protected hardlinks with ``link``; all durable on return.
 
         Files given with their digest (known from the stat cache) are skipped when the store holds
-        them already; the others are hashed while they are copied, in one pass.
+        them already; the others are hashed while they are copied, in one pass, several at a time
+        (see :meth:`BlobStore.put_files <modelyard.blobs.BlobStore.put_files>`).
 
         Returns each file's blob and whether the file is now a hardlink to it.
         """
         known = {digest for _, digest in files if digest is not None}
         present = self.blobs.exists_many(known) if known else set()
-        results: list[tuple[BlobInfo, bool]] = []
-        for path, digest in files:
+        results: list[tuple[BlobInfo, bool] | None] = [None] * len(files)
+        copies: list[int] = []  # stored together, in batches (see BlobStore.put_files)
+        for i, (path, digest) in enumerate(files):
             if digest is not None and digest in present and not (link and not self.blobs.is_linked(path, digest)):
                 try:
                     size = os.stat(path).st_size
                 except OSError as exc:
                     raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-                info, linked = BlobInfo(digest, size), link
+                results[i] = (BlobInfo(digest, size), link)
             elif link:
-                info, linked = self.blobs.put_link(path, sync=False)
+                results[i] = self.blobs.put_link(path, sync=False)
             else:
-                info, linked = self.blobs.put_file(path, sync=False), False
-            results.append((info, linked))
+                copies.append(i)
+                continue
             if progress is not None:
-                progress(info.size)
+                progress(results[i][0].size)  # type: ignore[index]
+        if copies:
+            infos = self.blobs.put_files([files[i][0] for i in copies], sync=False, progress=progress)
+            for i, info in zip(copies, infos, strict=True):
+                results[i] = (info, False)
         self.blobs.sync()
-        return results
+        return [r for r in results if r is not None]
 
     def put_uploaded_blob(self, path: Path, digest: str) -> BlobInfo:
         """Store an upload already checked against ``digest`` (the server's blob route)."""
@@ -148,12 +154,7 @@ class DatasetService:
         validate_name(project, "project name")
         validate_name(name, "dataset name")
         manifest = check_files(files)
-        if not isinstance(message, str) or len(message) > MAX_MESSAGE_LENGTH:
-            raise InvalidInputError(f"message must be a string of at most {MAX_MESSAGE_LENGTH} characters.")
-        tag_values = _check_tags(tags or {})
-        for field, value in (("num_rows", num_rows), ("num_columns", num_columns)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise InvalidInputError(f"{field} must be a non-negative integer, got {value!r}.")
+        tag_values = _check_metadata(message, tags, num_rows, num_columns)
         digest = manifest_digest(manifest)
         with self.store.write() as tx:
             # Checked under the write lock, so a purge cannot remove a blob between check and commit.
@@ -196,15 +197,109 @@ class DatasetService:
                 {"digest": digest, "files": len(manifest), "bytes": sum(f.size for f in manifest), "message": message},
             )
             row = tx.version_row(dataset_id, number)
-            return tx.version_entity(row, name, project), True
+            return tx.version_entity(row, name, project, manifest=manifest), True
 
-    def _require_blobs(self, name: str, files: Sequence[DatasetFile]) -> None:
+    def create_version_from_manifest(
+        self, project: str, name: str, manifest: str, **kwargs: Any
+    ) -> tuple[DatasetVersion, bool]:
+        """:meth:`create_version` with the files of a manifest uploaded as a blob (large versions over HTTP).
+
+        ``manifest`` is the digest of the canonical manifest text (see
+        :func:`~modelyard.data._manifest.manifest_text`), which is also the version's digest. The
+        manifest blob is referenced by nothing afterwards: garbage collection removes it.
+
+        Raises:
+            InvalidInputError: the manifest blob was not uploaded, or is not a canonical manifest.
+            IntegrityError: the stored manifest blob is corrupted (it is quarantined), or a file's
+                blob is missing.
+        """
+        check_digest(manifest)
+        try:
+            data = self.blobs.read_bytes(manifest)
+        except BlobNotFoundError:
+            raise InvalidInputError(
+                f"manifest {manifest} is not uploaded: PUT it to /api/v1/datasets/blobs/{manifest} first."
+            ) from None
+        except BlobCorruptedError:
+            self.blobs.quarantine(manifest)
+            raise IntegrityError(f"the uploaded manifest {manifest} is corrupted; upload it again.") from None
+        return self.create_version(project, name, parse_manifest(data, manifest), **kwargs)
+
+    def import_version(self, version: DatasetVersion, *, source: str) -> tuple[DatasetVersion, bool]:
+        """Record a version exactly as another store holds it: same number, digest, files and metadata.
+
+        Used by ``pull``: the same rules as :meth:`create_version` apply (names, paths, digests, tags,
+        message; every blob durable here, checked under the write lock) and the import is audited as
+        ``dataset.version.pull``. Recording the same version twice changes nothing (``False``).
+
+        Raises:
+            InvalidInputError: a bad name, path, digest, tag or message.
+            ConflictError: this version number already holds other content here.
+            IntegrityError: a blob is missing, or the files do not hash to the version's digest.
+        """
+        project, name = version.project, version.name
+        validate_name(project, "project name")
+        validate_name(name, "dataset name")
+        if isinstance(version.version, bool) or not isinstance(version.version, int) or version.version < 1:
+            raise InvalidInputError(f"version must be a positive integer, got {version.version!r}.")
+        files = check_files(version.files)
+        tag_values = _check_metadata(version.message, version.tags, version.num_rows, version.num_columns)
+        digest = manifest_digest(files)
+        if digest != version.digest:
+            raise IntegrityError(f"{version.ref}: its files hash to {digest}, not to its digest {version.digest}.")
+        with self.store.write() as tx:
+            self._require_blobs(version.ref, files, restoring=False)
+            if not tx.project_exists(project):
+                tx.project_id(project, create=True)
+                self._audit(tx, "project.create", "project", project, project, {"implicit": True})
+            dataset_id = tx.lock_dataset(tx.project_id(project), name)
+            row = tx.version_row(dataset_id, version.version)
+            if row is not None:
+                if row.digest != digest:
+                    raise ConflictError(
+                        f"{version.ref} already exists here with other content "
+                        f"(sha:{row.digest[:12]}, not sha:{digest[:12]})."
+                    )
+                return tx.version_entity(row, name, project, files=False), False
+            size = sum(f.size for f in files)
+            tx.insert_version(
+                {
+                    "dataset_id": dataset_id,
+                    "version": version.version,
+                    "digest": digest,
+                    "size": size,
+                    "num_files": len(files),
+                    "num_rows": version.num_rows,
+                    "num_columns": version.num_columns,
+                    "schema": version.schema,
+                    "profile": version.profile,
+                    "creator": version.creator,
+                    "created_at": int(round(version.created_at.timestamp() * 1000)),
+                    "parent_version": version.parent_version,
+                    "message": version.message,
+                    "tags": tag_values,
+                },
+                files,
+            )
+            tx.touch_dataset(dataset_id)
+            summary = {"digest": digest, "files": len(files), "bytes": size, "source": source}
+            self._audit(tx, "dataset.version.pull", "dataset", version.ref, project, summary)
+            row = tx.version_row(dataset_id, version.version)
+            return tx.version_entity(row, name, project, manifest=files), True
+
+    def _require_blobs(self, name: str, files: Sequence[DatasetFile], *, restoring: bool = False) -> None:
+        """Raise unless the blob store holds every file's content (``name`` names the dataset or version)."""
         present = self.blobs.exists_many({f.digest for f in files})
         missing = [f.path for f in files if f.digest not in present]
         if missing:
             shown = ", ".join(repr(p) for p in missing[:5]) + (
                 f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             )
+            if restoring:
+                raise IntegrityError(
+                    f"cannot restore {name}: the blob store lost the content of {len(missing)} file(s) ({shown}); "
+                    "add the data again as a new version instead."
+                )
             raise IntegrityError(
                 f"cannot record dataset {name!r}: the blob store lacks the content of {len(missing)} file(s) "
                 f"({shown}); upload them before creating the version."
@@ -266,12 +361,16 @@ class DatasetService:
             return [tx.version_entity(r, name, project, files=False) for r in rows]
 
     def file_of(self, project: str, ref: str, path: str) -> tuple[DatasetVersion, DatasetFile]:
-        """A version and one of its files (for downloads)."""
-        version = self.get_version(project, ref)
-        for f in version.files:
-            if f.path == path:
-                return version, f
-        raise DatasetNotFoundError(f"{version.ref} has no file {path!r}.")
+        """A version (without its file list) and one of its files (for downloads): one indexed lookup."""
+        validate_name(project, "project name")
+        parsed = parse_ref(ref)
+        with self.store.read() as tx:
+            row = self._resolve(tx, project, parsed)
+            version = tx.version_entity(row, parsed.name, project, files=False)
+            found = tx.version_file(row.id, path)
+        if found is None:
+            raise DatasetNotFoundError(f"{version.ref} has no file {path!r}.")
+        return version, found
 
     def iter_file(
         self, project: str, ref: str, path: str, *, verify_up_to: int = 0
@@ -350,6 +449,52 @@ class DatasetService:
             blobs_removed=removed,
             bytes_removed=size,
         )
+
+    def restore(self, project: str, ref: str) -> list[DatasetVersion]:
+        """Undo the deletion of a version (``name@3``) or of every deleted version of a dataset (``name``).
+
+        Returns the restored versions, newest first (without their file lists).
+
+        Raises:
+            DatasetNotFoundError: no such dataset or version.
+            ConflictError: the version is not deleted, or was purged (its files are erased: add the
+                data again), or the dataset has no deleted version to restore.
+            IntegrityError: the blob store lost a file's content meanwhile (nothing is restored).
+        """
+        validate_name(project, "project name")
+        parsed = parse_ref(ref)
+        whole = "@" not in ref
+        with self.store.write() as tx:
+            if whole:
+                dataset_id = tx.dataset_id(tx.project_id(project), parsed.name)
+                if dataset_id is None:
+                    raise DatasetNotFoundError(f"No dataset named {parsed.name!r} in project {project!r}.")
+                rows = [
+                    r
+                    for r in tx.version_rows(dataset_id, include_deleted=True)
+                    if r.deleted_at is not None and r.purged_at is None
+                ]
+                if not rows:
+                    raise ConflictError(f"Dataset {parsed.name!r} has no deleted version that can be restored.")
+            else:
+                row = self._resolve(tx, project, parsed, include_deleted=True)
+                where = f"{parsed.name}@{row.version}"
+                if row.purged_at is not None:
+                    raise ConflictError(f"{where} was purged: its files are erased; add the data again instead.")
+                if row.deleted_at is None:
+                    raise ConflictError(f"{where} is not deleted; there is nothing to restore.")
+                rows = [row]
+            for r in rows:  # the blobs of soft-deleted versions are kept; check nothing was lost since
+                self._require_blobs(f"{parsed.name}@{r.version}", tx.version_files(r.id), restoring=True)
+            tx.restore_versions([r.id for r in rows])
+            versions = sorted(r.version for r in rows)
+            object_id = parsed.name if whole else f"{parsed.name}@{versions[0]}"
+            self._audit(tx, "dataset.restore", "dataset", object_id, project, {"versions": versions})
+            restored = [tx.version_row(r.dataset_id, r.version) for r in rows]
+            return [
+                tx.version_entity(r, parsed.name, project, files=False)
+                for r in sorted(restored, key=lambda r: -r.version)
+            ]
 
     def _delete_blobs(self, digests: set[str]) -> tuple[int, int]:
         removed = size = 0
@@ -451,6 +596,18 @@ def missing_message(version: DatasetVersion, f: DatasetFile) -> str:
         f"{version.ref}: the content of file {f.path!r} (blob {f.digest}) is missing from the blob store; "
         "add the original file again to repair it."
     )
+
+
+def _check_metadata(
+    message: object, tags: Mapping[str, Any] | None, num_rows: object, num_columns: object
+) -> dict[str, str]:
+    """Check a version's message, tags and table shape; return the tags as text."""
+    if not isinstance(message, str) or len(message) > MAX_MESSAGE_LENGTH:
+        raise InvalidInputError(f"message must be a string of at most {MAX_MESSAGE_LENGTH} characters.")
+    for field, value in (("num_rows", num_rows), ("num_columns", num_columns)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise InvalidInputError(f"{field} must be a non-negative integer, got {value!r}.")
+    return _check_tags(tags or {})
 
 
 def _check_tags(tags: Mapping[str, Any]) -> dict[str, str]:

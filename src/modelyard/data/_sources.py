@@ -1,28 +1,30 @@
 """What ``data.add`` reads: a file, a directory, a glob, or a DataFrame written to Parquet.
 
 Every source becomes a list of :class:`SourceFile` (absolute path, relative forward-slash path in the
-version, stat), checked before anything is stored: a missing source, an unreadable or special file,
-or a path the store would refuse is an error naming it, and nothing is written.
+version, stat), checked before anything is stored: a missing source, a special file, or a path the
+store would refuse is an error naming it, and nothing is written. Files that will be read (those the
+stat cache does not know) are checked to be readable by :func:`check_readable`, also before anything
+is stored.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelyard.data._digests import gc_paused, is_plain_path
 from modelyard.data._statcache import FileStat, file_stat
 from modelyard.errors import InvalidInputError
 from modelyard.names import validate_artifact_path
 
-__all__ = ["FRAME_FILE", "SKIPPED_DIRS", "SourceFile", "is_dataframe", "open_source"]
+__all__ = ["FRAME_FILE", "SKIPPED_DIRS", "SourceFile", "check_readable", "is_dataframe", "open_source"]
 
 FRAME_FILE = "data.parquet"
 """The file name a DataFrame is stored under."""
@@ -31,9 +33,6 @@ SKIPPED_DIRS = frozenset({".git", ".modelyard"})
 """Directories never added: version control data, and a modelyard store itself."""
 
 _MAGIC = frozenset("*?[")
-_SEGMENT = r"[A-Za-z0-9_\-=+,@ .]*[A-Za-z0-9_\-=+,@][A-Za-z0-9_\-=+,@ .]*"
-_PLAIN = re.compile(f"{_SEGMENT}(?:/{_SEGMENT})*")
-"""Short paths of ordinary names (not only dots and spaces), which need no deeper check."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,8 @@ def _write_parquet(frame: Any, target: str) -> None:
 
 def _list(source: str) -> list[SourceFile]:
     if os.path.isdir(source):
-        files = [_source_file(path, rel) for path, rel in _walk(os.path.abspath(source))]
+        with gc_paused():
+            files = [_source_file(path, rel) for path, rel in _walk(os.path.abspath(source))]
         if not files:
             raise InvalidInputError(f"directory {source} holds no file to add.")
         return files
@@ -134,6 +134,17 @@ def _glob(pattern: str) -> list[SourceFile]:
     return files
 
 
+def check_readable(files: Iterable[SourceFile]) -> None:
+    """Check that the files about to be read can be, before anything is stored.
+
+    Raises:
+        InvalidInputError: naming the first file that cannot be read.
+    """
+    for f in files:
+        if not os.access(f.path, os.R_OK):
+            raise InvalidInputError(f"cannot read {f.path}: permission denied.")
+
+
 def _source_file(path: str, rel: str) -> SourceFile:
     try:
         st = os.stat(path)
@@ -141,8 +152,6 @@ def _source_file(path: str, rel: str) -> SourceFile:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}.") from None
     if not stat.S_ISREG(st.st_mode):
         raise InvalidInputError(f"cannot add {path}: not a regular file.")
-    if not os.access(path, os.R_OK):
-        raise InvalidInputError(f"cannot read {path}: permission denied.")
-    if len(rel) > 255 or not _PLAIN.fullmatch(rel):
+    if not is_plain_path(rel):
         validate_artifact_path(rel, "dataset file path")  # the full check, for anything unusual
     return SourceFile(path, rel, file_stat(st))

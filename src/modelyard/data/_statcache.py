@@ -21,7 +21,10 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["FileStat", "RACY_MARGIN_NS", "StatCache", "file_stat", "now_ns"]
+__all__ = ["FileStat", "RACY_MARGIN_NS", "STAT_CACHE_FILE", "StatCache", "file_stat", "now_ns"]
+
+STAT_CACHE_FILE = "statcache.db"
+"""The stat cache's file name in the client's home (``MODELYARD_HOME``)."""
 
 RACY_MARGIN_NS = 2_000_000_000
 """An entry is trusted only if the file's mtime is this much older than when it was hashed

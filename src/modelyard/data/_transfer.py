@@ -27,13 +27,11 @@ destination, so the caller may then publish what references them (a remote manif
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import itertools
 import os
 import random
 import secrets
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -42,15 +40,25 @@ from typing import Any, Protocol
 
 import blake3
 
-from modelyard.blobs import CHUNK_SIZE, BlobStore, check_digest, fsync_dir, fsync_file, syncfs
+from modelyard.blobs import (
+    CHUNK_SIZE,
+    KERNEL_COPY_MIN,
+    BlobStore,
+    check_digest,
+    fsync_dir,
+    fsync_file,
+    kernel_copy_hashed,
+    read_all,
+    start_writeback,
+    syncfs,
+    write_all,
+)
 from modelyard.errors import BlobCorruptedError, BlobNotFoundError, IntegrityError, InvalidInputError, StoreError
 
 __all__ = ["BlobJob", "BlobTransfer", "TransferProgress", "durable_dirs", "durable_files"]
 
-_LARGE = 4 * CHUNK_SIZE
+_LARGE = KERNEL_COPY_MIN
 """Blobs from this size up get their own thread and a kernel copy; smaller ones are read whole."""
-_KERNEL_COPY_STEP = 64 * CHUNK_SIZE
-"""Bytes per ``copy_file_range`` call: the progress bar moves (and write-back starts) this often."""
 _BATCH_SYNC_MIN = 8
 """From this many new files on, one ``syncfs`` replaces their individual ``fsync`` calls."""
 _PERMANENT_ERRNOS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT, errno.ENOENT})
@@ -268,7 +276,7 @@ class BlobTransfer:
         """Read a small blob whole, check it, write it to a temp file; return the temp file."""
         fd = self._open_src(job)
         try:
-            data = _read_all(fd, job.size)
+            data = read_all(fd, job.size)
         finally:
             os.close(fd)
         if len(data) != job.size:
@@ -279,7 +287,7 @@ class BlobTransfer:
         tmp, out = self._new_tmp()
         try:
             try:
-                _write_all(out, memoryview(data))
+                write_all(out, memoryview(data))
             finally:
                 os.close(out)
         except BaseException:
@@ -320,46 +328,20 @@ class BlobTransfer:
 
     def _kernel_copy(self, job: BlobJob, src: int, out: int, advance: Callable[[int], None]) -> str | None:
         """``copy_file_range`` while another thread hashes the source; ``None`` (nothing written) if unsupported."""
-        result: list[str] = []
-        failure: list[BaseException] = []
 
-        def hash_source() -> None:
-            try:
-                hasher = blake3.blake3()
-                hasher.update_mmap(_local_blob_path(self.src, job.digest))
-                result.append(hasher.hexdigest())
-            except BaseException as exc:  # noqa: BLE001 - reported by the copying thread
-                failure.append(exc)
+        def check() -> None:
+            if self._stop.is_set():
+                raise _Cancelled
 
-        hashing = threading.Thread(target=hash_source, name="modelyard-xfer-hash", daemon=True)
-        copied = 0
-        try:
-            while copied < job.size:
-                if self._stop.is_set():
-                    raise _Cancelled
-                step = min(_KERNEL_COPY_STEP, job.size - copied)
-                try:
-                    n = os.copy_file_range(src, out, step, copied, copied)
-                except OSError as exc:
-                    if copied == 0 and exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                        self._same_fs = False
-                        return None
-                    raise
-                if n == 0:
-                    break  # the source shrank: the digest check reports it
-                if copied == 0:
-                    hashing.start()
-                _start_writeback(out, copied, n)
-                copied += n
-                advance(n)
-        finally:
-            if hashing.ident is not None:
-                hashing.join()
-        if failure:
-            raise failure[0]
-        if copied != job.size:
-            raise self._corrupted(job, f"it ends after {copied} of {job.size} bytes")
-        return result[0]
+        path = _local_blob_path(self.src, job.digest)
+        copied = kernel_copy_hashed(src, path, out, job.size, advance=advance, check=check)
+        if copied is None:
+            self._same_fs = False
+            return None
+        digest, n = copied
+        if n != job.size:
+            raise self._corrupted(job, f"it ends after {n} of {job.size} bytes")
+        return digest
 
     def _stream_copy(self, src: int, out: int, advance: Callable[[int], None]) -> str:
         """Copy in 1 MiB chunks through the hasher; return the digest of what was copied."""
@@ -375,8 +357,8 @@ class BlobTransfer:
                 return str(hasher.hexdigest())
             chunk = view[:n]
             hasher.update(chunk)
-            _write_all(out, chunk)
-            _start_writeback(out, offset, n)
+            write_all(out, chunk)
+            start_writeback(out, offset, n)
             offset += n
             advance(n)
 
@@ -479,25 +461,6 @@ class _CountingReader:
         return n
 
 
-def _read_all(fd: int, size: int) -> bytes:
-    """Read a file to its end (one read for a file of ``size`` bytes that did not grow)."""
-    data = os.read(fd, size + 1)
-    if len(data) <= size:
-        parts = [data]
-        while True:
-            chunk = os.read(fd, CHUNK_SIZE)
-            if not chunk:
-                break
-            parts.append(chunk)
-        data = b"".join(parts) if len(parts) > 1 else data
-    return data
-
-
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:  # a write may be short
-        view = view[os.write(fd, view) :]
-
-
 def _local_blob_path(store: BlobStore, digest: str) -> str:
     """Where a local store keeps a blob (the layout documented in :mod:`modelyard.blobs`)."""
     return os.path.join(store.url, "objects", digest[:2], digest[2:])
@@ -524,32 +487,6 @@ def _remove_quietly(path: str) -> None:
 
 
 # -- batched durability ------------------------------------------------------------------------
-
-
-def _libc_function(name: str) -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return getattr(ctypes.CDLL(None, use_errno=True), name)
-    except (OSError, AttributeError):
-        return None
-
-
-_SYNC_FILE_RANGE = _libc_function("sync_file_range")
-if _SYNC_FILE_RANGE is not None:
-    _SYNC_FILE_RANGE.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    _SYNC_FILE_RANGE.restype = ctypes.c_int
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
-    """Start writing a range of a file to disk now, without waiting (Linux; elsewhere nothing).
-
-    The final sync then finds little left to write: writing back overlaps with copying.
-    Durability still comes from that sync, never from this hint.
-    """
-    if _SYNC_FILE_RANGE is not None:
-        _SYNC_FILE_RANGE(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE)
 
 
 def durable_files(paths: Sequence[str], *, anchor: str) -> None:

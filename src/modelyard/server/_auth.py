@@ -11,7 +11,7 @@ route and method and fails on any route without one. Rules:
 
 Credentials: ``Authorization: Bearer <token>`` (API tokens), or the ``modelyard_session`` cookie
 (web UI; HttpOnly, SameSite=Strict) whose state-changing requests must carry the session's CSRF
-token in ``X-CSRF-Token``.
+token in ``X-CSRF-Token`` (web UI forms: in a ``csrf_token`` field).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
 from fastapi import Request
 
@@ -28,7 +29,7 @@ from modelyard.errors import AuthenticationError, PermissionDeniedError, Project
 from modelyard.names import validate_name, validate_run_id
 from modelyard.server._context import Principal, app_state
 
-__all__ = ["AUTHENTICATED", "GLOBAL_ADMIN", "PUBLIC", "SESSION_COOKIE", "authenticate", "requires"]
+__all__ = ["AUTHENTICATED", "GLOBAL_ADMIN", "PUBLIC", "SESSION_COOKIE", "authenticate", "read_form", "requires"]
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
@@ -68,10 +69,11 @@ def authenticate(request: Request) -> Principal:
             principal = Principal(name=user.name, is_admin=user.is_admin, user=user, via="token")
         elif cookie:
             user, csrf = _accounts(request).session_user(cookie)
-            if request.method not in _SAFE_METHODS and not hmac.compare_digest(
-                request.headers.get("x-csrf-token", ""), csrf
-            ):
+            # Web UI forms carry the token in a ``csrf_token`` field (read by ``requires``) instead.
+            sent = request.headers.get("x-csrf-token") or _form(request).get("csrf_token", [""])[0]
+            if request.method not in _SAFE_METHODS and not hmac.compare_digest(sent, csrf):
                 raise PermissionDeniedError("Missing or wrong CSRF token: send the session's X-CSRF-Token header.")
+            request.state.csrf = csrf  # the web UI's templates put it in their forms
             principal = Principal(name=user.name, is_admin=user.is_admin, user=user, via="session")
         else:
             raise AuthenticationError(
@@ -80,6 +82,27 @@ def authenticate(request: Request) -> Principal:
             )
     request.state.principal = principal
     return principal
+
+
+def _form(request: Request) -> dict[str, list[str]]:
+    """The URL-encoded form of a web UI post, once :func:`read_form` has read it (else empty)."""
+    form: dict[str, list[str]] = getattr(request.state, "form", None) or {}
+    return form
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """Read a web UI form post (``application/x-www-form-urlencoded``) into ``request.state.form``.
+
+    Other requests get an empty form. The body is read once and cached by Starlette, so a route
+    can read it again.
+    """
+    if getattr(request.state, "form", None) is None:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        form: dict[str, list[str]] = {}
+        if request.method not in _SAFE_METHODS and content_type == "application/x-www-form-urlencoded":
+            form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        request.state.form = form
+    return _form(request)
 
 
 def _project_of_run(request: Request, run_id: str) -> str:
@@ -137,6 +160,7 @@ def requires(
     async def dependency(request: Request) -> Principal:
         if rule == PUBLIC:
             return Principal(name="anonymous", is_admin=False, via="public")
+        await read_form(request)
         principal = authenticate(request)
         if rule == AUTHENTICATED:
             return principal

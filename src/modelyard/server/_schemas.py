@@ -159,7 +159,9 @@ class DatasetVersionCreate(_Body):
 
     project: str = Field(max_length=128)
     name: str = Field(max_length=128)
-    files: list[DatasetFile] = Field(max_length=1_000_000)
+    files: list[DatasetFile] = Field(default_factory=list, max_length=1_000_000)
+    manifest: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    """Instead of ``files``: the digest of the canonical manifest, uploaded as a blob (large versions)."""
     message: str = Field(default="", max_length=10_000)
     tags: dict[str, str] = Field(default_factory=dict)
     num_rows: int | None = Field(default=None, ge=0)

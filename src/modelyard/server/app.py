@@ -12,11 +12,15 @@ from starlette.middleware.cors import CORSMiddleware
 
 from modelyard._version import __version__
 from modelyard.blobs import BlobStore
+from modelyard.server import ui
 from modelyard.server._context import AppState
 from modelyard.server._errors import install_error_handlers
 from modelyard.server._guard import GuardMiddleware
 from modelyard.server._schemas import ErrorResponse
-from modelyard.server.routers import accounts, artifacts, audit, datasets, pages, projects, runs, system
+from modelyard.server.routers import accounts, artifacts, audit, datasets, models, pages, projects, runs, system
+from modelyard.server.routers import lineage as lineage
+from modelyard.server.routers import pipeline_schedules as pipeline_schedules
+from modelyard.server.routers import pipelines as pipelines
 from modelyard.settings import Settings, load_settings
 from modelyard.store.sql import SqlStore
 
@@ -59,7 +63,16 @@ def create_app(settings: Settings, *, store: SqlStore | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if settings.scheduler:
+            # Cron schedules and dataset triggers only enqueue PENDING runs; workers execute them.
+            from modelyard.pipelines._scheduler import Scheduler
+
+            scheduler = Scheduler.from_settings(store, settings)
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.stop()
         store.close()
 
     app = FastAPI(
@@ -75,8 +88,13 @@ def create_app(settings: Settings, *, store: SqlStore | None = None) -> FastAPI:
         settings=settings, store=store, blobs=blobs, auth=settings.auth, anonymous_user=anonymous
     )
     install_error_handlers(app)
-    for module in (system, pages, accounts, projects, runs, artifacts, datasets, audit):
+    # Before any /api/v1/pipelines/{...} route, so /schedules, /triggers and /queue match here.
+    app.include_router(pipeline_schedules.router, responses=_ERROR_RESPONSES)
+    app.include_router(lineage.router, responses=_ERROR_RESPONSES)  # before models: /models/.../card
+    for module in (system, pages, accounts, projects, runs, artifacts, datasets, models, pipelines, audit):
         app.include_router(module.router, responses=_ERROR_RESPONSES)
+    for ui_router in ui.routers():  # the web UI's pages (server-rendered; not in the API schema)
+        app.include_router(ui_router)
     origins = _split(settings.cors_origins)
     if origins:
         app.add_middleware(

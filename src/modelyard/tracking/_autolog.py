@@ -9,8 +9,10 @@ inside it (pipeline steps, search candidates, ensemble members) log nothing of t
 A fit logs the estimator's params (``get_params(deep=True)``; nested estimators by class name),
 the tags ``estimator_class`` and ``estimator_name``, training metrics prefixed ``training_``
 (metrics on each ``eval_set`` entry prefixed ``eval_``, ``eval1_`` ...), and, with
-``log_models=True``, the fitted estimator as the artifacts ``model/model.joblib`` and
-``model/meta.json``. Logging never breaks a fit: a failure becomes a warning.
+``log_models=True``, the fitted estimator as a model package (``save_model``: skops where it can,
+else joblib) in the run's ``model/`` artifacts, loadable with ``yard.models.load("runs:/<id>/model")``;
+with ``registered_model_name`` it is also registered as the model's next version. Logging never
+breaks a fit: a failure becomes a warning.
 
 Like MLflow, data-manipulation estimators (``sklearn.preprocessing``, ``sklearn.impute``,
 ``sklearn.feature_extraction``, ``sklearn.feature_selection`` and ``ColumnTransformer``) are not
@@ -25,15 +27,11 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import json
 import math
-import platform
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidInputError
@@ -91,11 +89,11 @@ def autolog(
 
     Args:
         disable: restore scikit-learn's original methods (the other options are ignored).
-        log_models: store the fitted estimator as ``model/model.joblib`` plus ``model/meta.json``.
+        log_models: store the fitted estimator as a model package in the run's ``model/`` artifacts.
         log_datasets: reserved for dataset lineage, which arrives with the data subpackage;
             accepted and kept, it logs nothing yet.
-        registered_model_name: model name to register each fitted model under; kept for the
-            model registry, which arrives with the models issue (no version is registered yet).
+        registered_model_name: register each logged model as the next version of this model
+            (by default packages are logged on their runs only, so the registry is not flooded).
         silent: suppress the warnings autolog gives when logging fails.
 
     Raises:
@@ -270,9 +268,11 @@ def _log_fit(
         lambda: client.set_tags(run_id, {"estimator_class": _dotted_name(type(estimator)), "estimator_name": name}),
     )
     metrics: dict[str, float] = {}
+    fit_X: list[Any] = []
 
     def collect() -> None:
         X, y, sample_weight = _fit_data(original, estimator, args, kwargs)
+        fit_X.append(X)
         if X is not None:
             metrics.update(_metrics(estimator, X, y, sample_weight, "training_"))
         for i, (X_eval, y_eval) in enumerate(_eval_pairs(eval_sets)):
@@ -283,7 +283,7 @@ def _log_fit(
     if metrics:
         attempt("metrics", lambda: client.log_metrics(run_id, metrics))
     if config.log_models:
-        attempt("model", lambda: _log_model(client, run_id, estimator))
+        attempt("model", lambda: _log_model(client, run_id, estimator, config, fit_X[0] if fit_X else None))
 
 
 def _warn(config: _Config, message: str, exc: BaseException) -> None:
@@ -428,22 +428,18 @@ def _log_search_results(client: Client, run_id: str, estimator: Any, metrics: di
         metrics["best_cv_score"] = float(best_score)
 
 
-def _log_model(client: Client, run_id: str, estimator: Any) -> None:
-    import joblib
-    import sklearn
-
-    with tempfile.TemporaryDirectory(prefix="modelyard-autolog-") as tmp:
-        joblib.dump(estimator, Path(tmp) / "model.joblib")
-        meta = {
-            "flavor": "sklearn",
-            "estimator_class": _dotted_name(type(estimator)),
-            "serialization_format": "joblib",
-            "sklearn_version": sklearn.__version__,
-            "joblib_version": joblib.__version__,
-            "python_version": platform.python_version(),
-        }
-        (Path(tmp) / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        client.log_artifacts(run_id, tmp, "model")
+def _log_model(client: Client, run_id: str, estimator: Any, config: _Config, X: Any) -> None:
+    """Log the fitted estimator as a model package on the run; register it when a name is configured."""
+    example = None
+    if X is not None and callable(getattr(estimator, "predict", None)):
+        try:
+            example = X[:5]
+        except Exception:  # noqa: BLE001 - some inputs (sparse, generators) give no example rows
+            example = None
+    name = config.registered_model_name
+    client.registry.log_model(
+        run_id, estimator, name or "model", input_example=example, register=name is not None, flavor="sklearn"
+    )
 
 
 # helpers ----------------------------------------------------------------------------------

@@ -26,7 +26,13 @@ from modelyard.entities import (
     RunPage,
     RunStatus,
 )
-from modelyard.errors import ConflictError, InvalidInputError, NotFoundError, RunNotFoundError
+from modelyard.errors import (
+    ArtifactNotFoundError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RunNotFoundError,
+)
 from modelyard.names import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
@@ -351,6 +357,14 @@ class TrackingService:
         with self.store.read() as tx:
             tx.run_row(run_id)
             return tx.list_artifacts(run_id, prefix)
+
+    def open_artifact(self, run_id: str, path: str) -> tuple[ArtifactInfo, Any]:
+        """One artifact file's info and a reader of its bytes, verified as read to the end (close it)."""
+        path = validate_artifact_path(path)
+        found = [a for a in self.list_artifacts(run_id, path) if a.path == path]
+        if not found:
+            raise ArtifactNotFoundError(f"Run {run_id} has no artifact file {path!r}.")
+        return found[0], self.blobs.open(found[0].digest)
 
     def download_artifacts(self, run_id: str, path: str | None, dst: Path) -> Path:
         """Copy an artifact (or every artifact under a directory path) into ``dst``, digest-verified.

@@ -7,7 +7,7 @@ query) but never come out by digest: files are downloaded only through a version
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from modelyard.blobs import check_digest
 from modelyard.entities import Dataset, DatasetDeletion, DatasetVersion, Role, RunInput
+from modelyard.errors import InvalidInputError
 from modelyard.names import validate_artifact_path, validate_name
 from modelyard.server._auth import check_role, requires
 from modelyard.server._context import Principal, app_state
@@ -83,18 +84,28 @@ def create_version(
     request: Request,
     principal: Annotated[Principal, Depends(requires(Role.EDITOR, project_from="body", allow_new_project=True))],
 ) -> DatasetVersionCreated:
-    """Record a version whose blobs are uploaded; identical to the newest version, it returns that one."""
-    version, created = datasets(request, principal).create_version(
-        body.project,
-        body.name,
-        body.files,
-        message=body.message,
-        tags=body.tags,
-        num_rows=body.num_rows,
-        num_columns=body.num_columns,
-        schema=body.schema_,
-        profile=body.profile,
-    )
+    """Record a version whose blobs are uploaded; identical to the newest version, it returns that one.
+
+    The files come in ``files``, or for large versions as ``manifest``: the digest of the canonical
+    manifest text, uploaded first like any blob (streamed, so no JSON body limit applies); the answer
+    then leaves the file list out.
+    """
+    service = datasets(request, principal)
+    extra: dict[str, Any] = {
+        "message": body.message,
+        "tags": body.tags,
+        "num_rows": body.num_rows,
+        "num_columns": body.num_columns,
+        "schema": body.schema_,
+        "profile": body.profile,
+    }
+    if body.manifest is not None:
+        if body.files:
+            raise InvalidInputError("give the files either in 'files' or as an uploaded 'manifest', not both.")
+        version, created = service.create_version_from_manifest(body.project, body.name, body.manifest, **extra)
+        version.files = []  # the client holds them: a large list is not sent back (see num_files)
+    else:
+        version, created = service.create_version(body.project, body.name, body.files, **extra)
     _claim_new_project(request, principal)
     return DatasetVersionCreated(version=version, created=created)
 
@@ -158,6 +169,17 @@ def delete(
 ) -> DatasetDeletion:
     """Delete a dataset (``name``) or a version (project admins); ``purge`` erases unreferenced blobs."""
     return datasets(request, principal).delete(project, ref, purge=purge)
+
+
+@router.post("/datasets/{project}/{ref}/restore")
+def restore(
+    project: str,
+    ref: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(requires(Role.ADMIN, project_from="path"))],
+) -> list[DatasetVersion]:
+    """Undo the deletion of a version (``name@3``) or of a dataset's deleted versions (project admins)."""
+    return datasets(request, principal).restore(project, ref)
 
 
 @router.post("/runs/{run_id}/inputs", status_code=201)

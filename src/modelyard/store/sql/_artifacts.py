@@ -44,10 +44,18 @@ class ArtifactRows:
         return [ArtifactInfo(path=p, size=s, digest=d) for p, s, d in self.conn.execute(query)]
 
     def referenced_digests(self) -> set[str]:
-        """Every blob digest some object references: artifacts and dataset files.
+        """Every blob digest some object references: artifacts, dataset files and model version files.
 
         Artifacts of deleted runs and files of deleted dataset versions count (they are restorable);
         purged dataset versions have no files left.
         """
-        query = sa.union(sa.select(t.artifacts.c.digest), sa.select(t.dataset_files.c.digest))
+        query = sa.union(
+            sa.select(t.artifacts.c.digest),
+            sa.select(t.dataset_files.c.digest),
+            sa.select(t.model_version_files.c.digest),
+            # Blobs of pipeline step outputs (revision 0005).
+            sa.select(t.step_outputs.c.digest).where(
+                t.step_outputs.c.digest.is_not(None), t.step_outputs.c.kind != "inline"
+            ),
+        )
         return set(self.conn.execute(query).scalars())

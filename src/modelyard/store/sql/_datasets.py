@@ -140,14 +140,13 @@ class DatasetRows:
             row[key] = None if row.get(key) is None else json.dumps(row[key], sort_keys=True, default=str)
         row["tags"] = json.dumps(dict(row.get("tags") or {}), sort_keys=True)
         version_id = int(self.conn.execute(sa.insert(_v).values(**row).returning(_v.c.id)).scalar_one())
+        # The manifest rows go straight to the driver's executemany: SQLAlchemy's per-row parameter
+        # processing would cost more than the insert itself for a version of many files.
+        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        insert = f"INSERT INTO {_f.name} (version_id, path, digest, size) VALUES ({mark}, {mark}, {mark}, {mark})"
         for start in range(0, len(files), 10_000):
-            self.conn.execute(
-                sa.insert(_f),
-                [
-                    {"version_id": version_id, "path": f.path, "digest": f.digest, "size": f.size}
-                    for f in files[start : start + 10_000]
-                ],
-            )
+            rows = [(version_id, f.path, f.digest, f.size) for f in files[start : start + 10_000]]
+            self.conn.exec_driver_sql(insert, rows)
         return version_id
 
     def version_files(self, version_id: int) -> list[DatasetFile]:
@@ -157,12 +156,27 @@ class DatasetRows:
         )
         return [DatasetFile.model_construct(path=p, size=s, digest=d) for p, s, d in rows]
 
+    def version_file(self, version_id: int, path: str) -> DatasetFile | None:
+        """One file of a version's manifest, or ``None``."""
+        row = self.conn.execute(
+            sa.select(_f.c.path, _f.c.size, _f.c.digest).where(_f.c.version_id == version_id, _f.c.path == path)
+        ).first()
+        return None if row is None else DatasetFile.model_construct(path=row.path, size=row.size, digest=row.digest)
+
     def mark_versions_deleted(self, version_ids: Sequence[int], stamp: int) -> None:
         """Soft-delete versions (their rows and files stay: lineage, restorable blobs)."""
         for start in range(0, len(version_ids), _CHUNK):
             chunk = list(version_ids[start : start + _CHUNK])
             self.conn.execute(
                 sa.update(_v).where(_v.c.id.in_(chunk), _v.c.deleted_at.is_(None)).values(deleted_at=stamp)
+            )
+
+    def restore_versions(self, version_ids: Sequence[int]) -> None:
+        """Undo the soft deletion of versions (purged ones stay deleted: their files are gone)."""
+        for start in range(0, len(version_ids), _CHUNK):
+            chunk = list(version_ids[start : start + _CHUNK])
+            self.conn.execute(
+                sa.update(_v).where(_v.c.id.in_(chunk), _v.c.purged_at.is_(None)).values(deleted_at=None)
             )
 
     def purge_versions(self, version_ids: Sequence[int], stamp: int) -> set[str]:
@@ -222,14 +236,23 @@ class DatasetRows:
             )
         return found
 
-    def version_entity(self, row: Any, name: str, project: str, *, files: bool = True) -> DatasetVersion:
-        """Build a :class:`DatasetVersion` from a version row (with its manifest when ``files``)."""
+    def version_entity(
+        self, row: Any, name: str, project: str, *, files: bool = True, manifest: Sequence[DatasetFile] | None = None
+    ) -> DatasetVersion:
+        """Build a :class:`DatasetVersion` from a version row (with its manifest when ``files``).
+
+        ``manifest``, when the caller holds it (it just inserted it), is used instead of reading it back.
+        """
+        if not files:
+            listed: list[DatasetFile] = []
+        else:
+            listed = list(manifest) if manifest is not None else self.version_files(row.id)
         return DatasetVersion(
             name=name,
             project=project,
             version=row.version,
             digest=row.digest,
-            files=self.version_files(row.id) if files else [],
+            files=listed,
             num_files=row.num_files,
             size=row.size,
             num_rows=row.num_rows,

@@ -44,12 +44,27 @@ __all__ = [
     "metric_rollups",
     "metric_series",
     "metrics",
+    "model_aliases",
+    "model_environments",
+    "model_version_files",
+    "model_versions",
     "params",
+    "pipeline_queue",
+    "pipeline_runs",
+    "pipeline_schedules",
+    "pipeline_triggers",
+    "pipeline_workers",
     "projects",
+    "promotion_requests",
+    "registered_models",
+    "registered_pipelines",
     "run_inputs",
     "runs",
     "sessions",
     "signin_links",
+    "step_cache",
+    "step_outputs",
+    "step_runs",
     "tags",
     "users",
 ]
@@ -322,4 +337,245 @@ run_inputs = Table(
     Column("role", String(64), primary_key=True),
     Column("created_at", BigInteger, nullable=False),
     Index(None, "dataset_version_id"),
+)
+
+
+# Model registry (revision 0004). A registered model's ``name_key`` is its name NFC-normalised and
+# case-folded, unique per project, so ``Churn`` and ``churn`` name one model. A version's files are
+# blobs (the run's ``model/`` artifacts); its ``digest`` is the package digest. Alias and environment
+# history lives in the audit log (``model.alias.*`` / ``model.environment.*`` events).
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("name_key", String(128), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", Text, nullable=False, default="{}"),  # JSON
+    Column("owner", String(KEY), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name_key"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("artifact_path", String(1024), nullable=True),
+    Column("digest", String(64), nullable=False),
+    Column("flavor", String(64), nullable=False),
+    Column("signature", Text, nullable=True),  # JSON
+    Column("metrics", Text, nullable=False, default="{}"),  # JSON: the run's metrics at registration
+    Column("importance", Text, nullable=True),  # JSON: permutation importance
+    Column("card", Text, nullable=True),  # JSON: the model card's edited free-text fields
+    Column("requirements", Text, nullable=False, default="[]"),  # JSON
+    Column("status", String(16), nullable=False),
+    Column("unsafe_format", Boolean, nullable=False, default=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_by", String(KEY), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "version"),
+    Index(None, "run_id"),
+    Index(None, "digest"),
+)
+
+model_version_files = Table(
+    "model_version_files",
+    metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index(None, "digest"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_by", String(KEY), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "version_id"),
+)
+
+model_environments = Table(
+    "model_environments",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("environment", String(64), primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_by", String(KEY), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "version_id"),
+)
+
+promotion_requests = Table(
+    "promotion_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_by", String(KEY), nullable=False),
+    Column("requested_at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("decided_by", String(KEY), nullable=True),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Index(None, "model_id", "state"),
+)
+
+
+# Scheduling (revision 0006). Pipelines are registered by import path so any worker can load them.
+# The scheduler only inserts PENDING pipeline runs into ``pipeline_queue``; workers claim them
+# (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) and heartbeat while they run.
+
+registered_pipelines = Table(
+    "registered_pipelines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("target", String(512), nullable=False),  # import path "package.module:attribute"
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+pipeline_schedules = Table(
+    "pipeline_schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline_id", Integer, ForeignKey("registered_pipelines.id"), nullable=False, unique=True),
+    Column("cron", String(128), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("params", Text, nullable=False, default="{}"),  # JSON
+    Column("executor", String(16), nullable=False),
+    Column("missed", String(16), nullable=False),  # "skip" | "catch_up_once"
+    Column("next_fire", BigInteger, nullable=False),  # epoch ms (UTC); advanced by compare-and-set
+    Column("last_fire", BigInteger, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("creator", String(KEY), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "enabled", "next_fire"),
+)
+
+pipeline_triggers = Table(
+    "pipeline_triggers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline_id", Integer, ForeignKey("registered_pipelines.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # "dataset" | "alert"
+    Column("source", String(128), nullable=False),  # dataset name or alert name
+    Column("params", Text, nullable=False, default="{}"),  # JSON
+    Column("executor", String(16), nullable=False),
+    Column("last_seen", Integer, nullable=True),  # dataset triggers: newest version already handled
+    Column("enabled", Boolean, nullable=False),
+    Column("creator", String(KEY), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("pipeline_id", "kind", "source"),
+    Index(None, "kind", "source"),
+)
+
+pipeline_queue = Table(
+    "pipeline_queue",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("pipeline_id", Integer, ForeignKey("registered_pipelines.id"), nullable=False),
+    Column("params", Text, nullable=False, default="{}"),  # JSON
+    Column("executor", String(16), nullable=False),
+    Column("reason", String(16), nullable=False),  # "schedule" | "dataset" | "alert" | "manual"
+    Column("details", Text, nullable=False, default="{}"),  # JSON: fire time, dataset version, alert
+    Column("status", String(16), nullable=False),  # PENDING -> RUNNING (claimed) -> FINISHED | FAILED | KILLED
+    Column("enqueued_at", BigInteger, nullable=False),
+    Column("worker_id", String(128), nullable=True),
+    Column("claimed_at", BigInteger, nullable=True),
+    Column("heartbeat_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Index(None, "status", "enqueued_at"),
+    Index(None, "pipeline_id"),
+)
+
+pipeline_workers = Table(
+    "pipeline_workers",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("stopped_at", BigInteger, nullable=True),
+)
+
+
+# Pipelines (revision 0005). A pipeline run and each of its step runs are rows of ``runs`` (status,
+# times, error, params); these tables add what resume, the cache and the API need. A step run's
+# outputs are inline JSON or references (blob digest, dataset version, model version); the cache
+# maps a step's cache key to the step run whose outputs it reuses.
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("pipeline", String(128), nullable=False),
+    Column("target", Text, nullable=True),  # import path, "module:attribute"
+    Column("params", Text, nullable=False, default="{}"),  # JSON
+    Column("executor", String(16), nullable=False, default="thread"),
+    Column("dag", Text, nullable=False, default="{}"),  # JSON
+    Column("cancel_requested", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "project_id", "pipeline"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("pipeline_run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("step", String(KEY), nullable=False),
+    Column("generation", Integer, nullable=False, default=0),
+    Column("attempt", Integer, nullable=False, default=1),
+    Column("cache_key", String(64), nullable=True),
+    Column("cached_from", String(32), nullable=True),
+    Column("logs", Text, nullable=True),
+    Index(None, "pipeline_run_id"),
+)
+
+step_outputs = Table(
+    "step_outputs",
+    metadata,
+    Column("step_run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("type", String(KEY), nullable=False),
+    Column("value", Text, nullable=True),  # JSON, inline outputs
+    Column("digest", String(64), nullable=True),
+    Column("ref", String(KEY), nullable=True),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("warning", Text, nullable=True),
+    Index(None, "digest"),
+)
+
+step_cache = Table(
+    "step_cache",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("cache_key", String(64), primary_key=True),
+    Column("step", String(KEY), nullable=False),
+    Column("step_run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
 )

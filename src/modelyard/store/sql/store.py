@@ -15,7 +15,10 @@ from modelyard.store.sql._accounts import AccountRows
 from modelyard.store.sql._artifacts import ArtifactRows
 from modelyard.store.sql._datasets import DatasetRows
 from modelyard.store.sql._metrics import MetricRows
+from modelyard.store.sql._models import ModelRows
+from modelyard.store.sql._pipelines import PipelineRows
 from modelyard.store.sql._runs import RunRows
+from modelyard.store.sql._scheduling import SchedulingRows
 from modelyard.store.sql._search import SearchRows
 from modelyard.store.sql.engine import create_engine
 
@@ -33,7 +36,9 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class StoreTx(RunRows, MetricRows, ArtifactRows, SearchRows, AccountRows, DatasetRows):
+class StoreTx(
+    RunRows, MetricRows, ArtifactRows, SearchRows, AccountRows, DatasetRows, ModelRows, PipelineRows, SchedulingRows
+):
     """Every store operation, bound to one connection inside one transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:

@@ -1,0 +1,204 @@
+"""The local store's write paths: temp files, kernel copies of large files, batches of small ones.
+
+A mixin of :class:`~modelyard.blobs.BlobStore` (its methods take the store as ``self``), kept apart so
+that each module stays short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import TYPE_CHECKING
+
+from modelyard.blobs._copy import KERNEL_COPY_MIN, kernel_copy_hashed
+from modelyard.blobs._files import fsync_dir, fsync_file, has_size, remove_file_quietly, same_file, touch
+from modelyard.blobs._hashing import BlobInfo, ReadableBinary, copy_hashed, hash_bytes, read_all, write_all
+from modelyard.blobs._reader import changed_error
+from modelyard.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Iterator
+
+    from _typeshed import StrPath
+
+    from modelyard.errors import StoreError
+
+__all__ = ["LocalWrites"]
+
+
+class LocalWrites:
+    """Writing blobs into a local store (see :class:`~modelyard.blobs.BlobStore`)."""
+
+    if TYPE_CHECKING:  # what the store provides
+        _lock: threading.Lock
+        _pending: dict[str, str]
+        _tmp: str
+        _prefix: str
+        _names: Iterator[int]
+        _prepared: bool
+
+        def put_file(self, path: StrPath, *, sync: bool = True) -> BlobInfo: ...
+        def _local_path(self, digest: str) -> str: ...
+        def _write_error(self, exc: OSError) -> StoreError: ...
+        def _prepare_local(self) -> None: ...
+        def _sync_objects_dir(self, shards: set[str]) -> None: ...
+
+    def _put_small(self, path: str) -> BlobInfo:
+        """Store one file with ``sync=False``: read whole if small, else through :meth:`put_file`."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        try:
+            size = os.fstat(fd).st_size
+            data = read_all(fd, size) if size < KERNEL_COPY_MIN else None
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+        if data is None:
+            return self.put_file(path, sync=False)
+        info = hash_bytes(data)
+        final = self._local_path(info.digest)
+        if info.digest in self._pending:
+            return info
+        if has_size(final, info.size):
+            touch(final)  # already stored: see _install
+            return info
+        tmp = os.path.join(self._tmp, f"{self._prefix}-{next(self._names)}.tmp")
+        try:
+            # Created read-only (blobs are immutable); the descriptor may still write it.
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o444)
+            try:
+                write_all(out, memoryview(data))
+            finally:
+                os.close(out)
+        except OSError as exc:
+            remove_file_quietly(tmp)
+            if isinstance(exc, FileNotFoundError):
+                self._prepared = False  # the store was removed under us: create it again
+                self._prepare_local()
+            raise self._write_error(exc) from exc
+        with self._lock:
+            if info.digest in self._pending:
+                remove_file_quietly(tmp)
+            else:
+                self._pending[info.digest] = tmp
+        return info
+
+    def _new_tmp(self) -> tuple[int, str]:
+        """Create a temp file in ``objects/tmp/``: its descriptor (open for writing) and path."""
+        self._prepare_local()
+        try:
+            return tempfile.mkstemp(dir=self._tmp, prefix="put-", suffix=".tmp")
+        except FileNotFoundError:
+            self._prepared = False  # the store was removed under us: create it again
+            self._prepare_local()
+            return tempfile.mkstemp(dir=self._tmp, prefix="put-", suffix=".tmp")
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+
+    def _put_local_large(self, src: int, path: str, before: os.stat_result, sync: bool) -> BlobInfo | None:
+        """Store a large file by a kernel copy hashed in parallel; ``None`` (nothing stored) if impossible."""
+        fd, tmp = self._new_tmp()
+        try:
+            try:
+                copied = kernel_copy_hashed(src, path, fd, before.st_size)
+                if copied is None:
+                    remove_file_quietly(tmp)
+                    return None
+                digest, size = copied
+                # The hashing thread read the file by its path, the copy through ``src``: both are the
+                # same unchanged file only if its identity, size and mtime are still those it had.
+                if size != before.st_size or not (
+                    same_file(before, os.fstat(src)) and same_file(before, os.stat(path))
+                ):
+                    raise changed_error(path)
+                info = BlobInfo(digest, size)
+                fsynced = sync and not has_size(self._local_path(digest), size)
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, 0o444)
+                if fsynced:
+                    os.fsync(fd)
+            except OSError as exc:
+                raise self._write_error(exc) from exc
+            finally:
+                os.close(fd)
+            self._commit_local(tmp, info, sync, fsynced)
+        except BaseException:
+            remove_file_quietly(tmp)
+            raise
+        return info
+
+    def _put_local(self, src: ReadableBinary, sync: bool, size_hint: int | None = None) -> BlobInfo:
+        fd, tmp = self._new_tmp()
+        try:
+            with open(fd, "wb", buffering=0) as out:
+
+                def write(chunk: memoryview) -> None:
+                    try:
+                        while chunk:  # an unbuffered write may be short
+                            chunk = chunk[out.write(chunk) :]
+                    except OSError as exc:
+                        raise self._write_error(exc) from exc
+
+                info = copy_hashed(src, write, size_hint)
+                # Content already stored needs no fsync: its temp file is about to be dropped.
+                fsynced = sync and not has_size(self._local_path(info.digest), info.size)
+                try:
+                    # Blobs are immutable: read-only also protects files hardlinked to them from edits.
+                    if hasattr(os, "fchmod"):
+                        os.fchmod(out.fileno(), 0o444)
+                    if fsynced:
+                        os.fsync(out.fileno())
+                except OSError as exc:
+                    raise self._write_error(exc) from exc
+            self._commit_local(tmp, info, sync, fsynced)
+        except BaseException:
+            remove_file_quietly(tmp)
+            raise
+        return info
+
+    def _commit_local(self, tmp: str, info: BlobInfo, sync: bool, fsynced: bool) -> None:
+        """Move the written temp file ``tmp`` into place, or into the pending set, unless already stored."""
+        digest = info.digest
+        final = self._local_path(digest)
+        with self._lock:
+            if not sync:
+                if digest in self._pending:
+                    remove_file_quietly(tmp)
+                elif has_size(final, info.size):
+                    touch(final)  # already stored: see _install
+                    remove_file_quietly(tmp)
+                else:
+                    self._pending[digest] = tmp
+                return
+            stale = self._pending.pop(digest, None)
+            try:
+                if not fsynced and not has_size(final, info.size):
+                    fsync_file(tmp)  # the stored copy went away since it was checked
+                self._install(tmp, final, info.size)
+                # Also when the blob was already there: another process may not have fsynced it yet.
+                fsync_dir(os.path.dirname(final))
+                self._sync_objects_dir({os.path.dirname(final)})
+            except OSError as exc:
+                raise self._write_error(exc) from exc
+            finally:
+                if stale is not None:
+                    remove_file_quietly(stale)
+
+    def _install(self, tmp: str, final: str, size: int, *, make_dir: bool = True) -> None:
+        """Rename the fsynced ``tmp`` to ``final``, or drop it if ``final`` already holds the blob."""
+        if make_dir:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(os.path.dirname(final))
+        if has_size(final, size):
+            # A name in objects/ only ever holds complete, durable bytes: keep it (dedup), and refresh
+            # its mtime so that a concurrent garbage collection, which spares recent blobs, spares it.
+            # A different size means it was truncated behind our back: replacing it repairs it.
+            touch(final)
+            os.remove(tmp)
+        else:
+            os.replace(tmp, final)
