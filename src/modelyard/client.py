@@ -348,7 +348,7 @@ class Client:
         """Package ``model`` on a run and register the next version of ``name``.
 
         Keywords as :func:`modelyard.log_model` (``input_example``, ``signature``, ``requirements``,
-        ``register``, ``eval_data``, ``target``, ``flavor``, ``description``).
+        ``register``, ``eval_data``, ``target``, ``flavor``, ``description``, ``shap``).
         """
         return self.registry.log_model(run_id, model, name, **kwargs)
 

@@ -448,6 +448,9 @@ class ModelVersion(_Entity):
     status: ModelVersionStatus = ModelVersionStatus.READY
     unsafe_format: bool = False
     """The package needs pickle to load (see the trust rule of ``yard.models.load``)."""
+    trusted: bool = False
+    """Registered by an authenticated user with write access (embedded: the store's owner): a package
+    that needs pickle loads from the registry only when this holds (else ``trust=True``)."""
     metrics: dict[str, float] = Field(default_factory=dict)
     """The run's latest metric values when the version was registered."""
     importance: dict[str, dict[str, float]] | None = None

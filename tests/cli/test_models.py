@@ -16,6 +16,7 @@ from typer.testing import Result
 
 from modelyard.client import Client
 from modelyard.settings import Settings
+from tests.conftest import ServerProcess
 
 Invoke = Callable[..., Result]
 
@@ -114,3 +115,45 @@ def test_errors_are_one_line_with_exit_status_2(
             one_line_error(proc.stderr, *fragments)
         else:
             assert "--reason" in proc.stderr
+
+
+def test_every_command_against_a_real_server(invoke: Invoke, http_server: ServerProcess, tmp_path: Path) -> None:
+    project = f"cli{tmp_path.name[-8:].replace('_', '')}".lower()
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    settings = Settings(home=tmp_path / "home", blobs=str(http_server.blobs), project=project)
+    client = Client(http_server.url, project=project, settings=settings)
+    try:
+        for C in (1.0, 0.2):
+            run = client.create_run("fit")
+            model = LogisticRegression(C=C, max_iter=1000).fit(X, y)
+            client.log_model(run.id, model, "churn", input_example=X[:3], eval_data=(X, y), shap=False)
+            client.end_run(run.id)
+    finally:
+        client.close()
+    env = {"MODELYARD_HOME": str(tmp_path / "cli-home")}
+    base = ("--uri", http_server.url, "--project", project)
+
+    def ok(*args: str) -> Result:
+        return _ok(invoke("models", *args, *base, env=env))
+
+    assert [m["name"] for m in json.loads(ok("ls", "--json").stdout)] == ["churn"]
+    assert [v["version"] for v in json.loads(ok("versions", "churn", "--json").stdout)] == [2, 1]
+    shown = ok("show", "churn@2").stdout
+    assert "churn@2" in shown and "importance" in shown and "petal" in shown
+    ok("alias", "churn@2", "champion")
+    request = json.loads(ok("promote", "churn@champion", "production", "-r", "better", "--json").stdout)
+    assert f"--project {project}" in ok("promote", "churn@1", "staging").stdout  # the hint names the project
+    assert "APPROVED" in ok("approve", str(request["id"]), "-r", "ok").stdout
+    pending = json.loads(ok("promotions", "churn", "--state", "pending", "--json").stdout)
+    assert [(p["version"], p["environment"]) for p in pending] == [(1, "staging")]
+    assert "REJECTED" in ok("reject", str(pending[0]["id"]), "-r", "not now").stdout
+    moves = json.loads(ok("history", "churn", "--json").stdout)
+    assert [(m["target"], m["version"]) for m in moves] == [("champion", 2), ("production", 2)]
+    assert "ARCHIVED" in ok("archive", "churn@1").stdout and "READY" in ok("restore", "churn@1").stdout
+    assert "2 files" in ok("download", "churn@champion", "-o", str(tmp_path / "pkg")).stdout
+    assert (tmp_path / "pkg" / "model.yaml").is_file()
+    assert "# Model card: churn version 2" in ok("card", "churn@2", "--format", "md").stdout
+    assert json.loads(ok("card", "churn@2", "--format", "json").stdout)["model_details"]["version"] == 2
+    assert "made from" in ok("lineage", "churn@champion").stdout
+    missing = invoke("models", "show", "churn@9", *base, env=env)
+    assert missing.exit_code == 2 and "no version 9" in missing.output and "Traceback" not in missing.output

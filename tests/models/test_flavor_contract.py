@@ -85,3 +85,22 @@ def test_pickle_packages_need_trust(saved: tuple[Case, Path, ModelPackage]) -> N
     with pytest.raises(UntrustedModelError) as info:
         load_model(path)
     assert "trust=True" in str(info.value)
+
+
+def test_native_formats_load_without_unpickling(
+    saved: tuple[Case, Path, ModelPackage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case, path, _ = saved
+    if case.unsafe:
+        pytest.skip("this package needs pickle by design (unsafe_format)")
+    import pickle
+
+    import joblib
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a native format was unpickled")
+
+    for module, attribute in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (joblib, "load")):
+        monkeypatch.setattr(module, attribute, refuse)
+    loaded = load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded.predict(case.data)), np.asarray(case.predict(case.data)), rtol=1e-5)

@@ -133,6 +133,26 @@ def test_requirements_are_pinned_and_can_be_overridden(tmp_path: Path, logreg: L
     assert pkg.requirements == ["pandas>=2", "scikit-learn>=1.4", f"skops=={skops.__version__}"]
 
 
+def test_requirements_include_the_packages_the_models_classes_come_from(
+    tmp_path: Path, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    import importlib.metadata
+
+    import lightgbm
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = data
+    pipeline = make_pipeline(StandardScaler(), lightgbm.LGBMClassifier(n_estimators=5, verbose=-1)).fit(x, y)
+    pkg = save_model(pipeline, tmp_path / "pipe", input_example=x[:5])
+    assert pkg.flavor == "sklearn"  # the pipeline is scikit-learn's; one of its steps comes from lightgbm
+    assert f"lightgbm=={importlib.metadata.version('lightgbm')}" in pkg.requirements, pkg.requirements
+    assert f"scikit-learn=={sklearn.__version__}" in pkg.requirements
+    assert read_metadata(tmp_path / "pipe")["requirements"] == pkg.requirements
+    np.testing.assert_array_equal(load_model(tmp_path / "pipe", trust=True).predict(x[:20]), pipeline.predict(x[:20]))
+
+
 def test_serialization_choice_for_sklearn(tmp_path: Path, data: tuple[pd.DataFrame, np.ndarray]) -> None:
     from sklearn.pipeline import make_pipeline
 

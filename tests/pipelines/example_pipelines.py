@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ def _scale(values: list[int], factor: int) -> list[int]:
 @yard.step
 def make(n: int) -> list[int]:
     print(f"making {n}")
+    print(f"stderr of make {n}", file=sys.stderr)
     log.warning("made %s values", n)
     return list(range(n))
 
@@ -205,3 +207,17 @@ def train(table: pd.DataFrame) -> Any:
 @yard.pipeline
 def lineage_chain(n: int = 40) -> Any:
     return train(make_df(n))
+
+
+@yard.step
+def wait_for(flag: str, index: int) -> int:
+    """Announce the start, then wait while the file ``flag`` exists (the interrupt test's step)."""
+    Path(f"{flag}.started-{index}").touch()
+    while Path(flag).exists():
+        time.sleep(0.05)
+    return index
+
+
+@yard.pipeline
+def interruptible(flag: str = "") -> Any:
+    return [wait_for(flag, 0), wait_for(flag, 1)]

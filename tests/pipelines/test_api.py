@@ -73,3 +73,36 @@ def test_bad_step_records_are_refused_with_400(
         assert "error" in response.json()
         after = http.get(f"/api/v1/pipelines/runs/{run.id}").json()
         assert {s["status"] for s in after["steps"]} == {"FINISHED"}  # nothing changed
+
+
+def test_a_step_output_cannot_point_at_another_projects_blob(
+    http_server: ServerProcess, tmp_path: Path, project: str
+) -> None:
+    """Output blobs go in by upload; a record naming a digest the project never uploaded is refused."""
+    secret = b"another project's bytes " + uuid.uuid4().bytes
+    client = Client(http_server.url, settings=Settings(home=tmp_path / "home", blobs=str(http_server.blobs)))
+    try:
+        source = tmp_path / "secret.bin"
+        source.write_bytes(secret)
+        client.data.add(source, "secret", project=f"{project}-other")
+        run = ex.numbers.run(params={"n": 2}, client=client, project=project)
+    finally:
+        client.close()
+    from modelyard.blobs import hash_bytes
+
+    digest = hash_bytes(secret).digest
+    output = {"index": 0, "kind": "pickle", "type": "builtins.bytes", "digest": digest, "size": len(secret)}
+    record = {"run_id": uuid.uuid4().hex, "name": "steal", "status": "FINISHED", "start_time": 1, "outputs": [output]}
+    with httpx.Client(base_url=http_server.url) as http:
+        response = http.post(f"/api/v1/pipelines/runs/{run.id}/steps", json={"records": [record]})
+        assert response.status_code == 400 and "not uploaded to project" in response.json()["error"]["message"]
+        assert http.get(f"/api/v1/pipelines/runs/{record['run_id']}/outputs/{digest}").status_code in (400, 404)
+        # Uploading the bytes to this project makes the same record acceptable.
+        put = http.put(
+            f"/api/v1/pipelines/blobs/{digest}",
+            params={"project": project},
+            content=secret,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert put.status_code == 201, put.text
+        assert http.post(f"/api/v1/pipelines/runs/{run.id}/steps", json={"records": [record]}).status_code == 200

@@ -102,3 +102,29 @@ def test_cancel_a_queued_run(cli: Any) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["status"] == "KILLED"
     assert cli("cancel", run_id).exit_code == 2
+
+
+def test_refusals_print_only_their_error_and_resume_shows_reused_steps(cli: Any, tmp_path: Path) -> None:
+    refused = cli("run", f"{TARGET}:numbers", "--executor", "dask")
+    assert refused.exit_code == 2 and "PENDING" not in refused.output  # nothing drawn before the refusal
+    marker = tmp_path / "marker"
+    assert cli("run", f"{TARGET}:gated", "-p", f"marker={marker}").exit_code == 1
+    run_id = json.loads(cli("runs", "--json").stdout)["runs"][0]["id"]
+    marker.write_text("ok")
+    resumed = cli("resume", run_id)
+    assert resumed.exit_code == 0, resumed.output
+    lines = {line.split()[1]: line.split()[0] for line in resumed.output.splitlines() if len(line.split()) == 2}
+    assert lines == {"add": "FINISHED", "fail_unless": "FINISHED", "add_2": "FINISHED"}
+    again = cli("resume", run_id)
+    assert again.exit_code == 2 and "only a FAILED or KILLED run" in again.output
+    assert "PENDING" not in again.output and "add_2" not in again.output
+
+
+def test_schedule_names_its_zone_and_unschedule_has_json(cli: Any) -> None:
+    scheduled = cli("schedule", f"{TARGET}:numbers", "--cron", "0 3 * * *", "--timezone", "Europe/Paris")
+    assert scheduled.exit_code == 0, scheduled.output
+    assert "03:00:00 Europe/Paris" in scheduled.output
+    removed = cli("unschedule", "numbers", "--json")
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(removed.stdout)["cron"] == "0 3 * * *"
+    assert cli("unschedule", "numbers").exit_code == 2

@@ -97,6 +97,17 @@ def test_using_an_output_in_the_pipeline_function_is_refused_at_definition() -> 
             return None
 
 
+def test_cycles_and_dangling_edges_are_refused() -> None:
+    """Tracing only ever draws edges to earlier calls; the graph check still refuses any cycle."""
+    from modelyard.pipelines._dag import check_acyclic
+
+    assert check_acyclic({"a": [], "b": ["a"], "c": ["a", "b"]}, "ok") == ["a", "b", "c"]
+    with pytest.raises(InvalidPipelineError, match="cycle through steps a, b"):
+        check_acyclic({"a": ["b"], "b": ["a"], "c": []}, "looped")
+    with pytest.raises(InvalidPipelineError, match="depends on unknown step 'ghost'"):
+        check_acyclic({"a": ["ghost"]}, "dangling")
+
+
 def test_a_pipeline_without_steps_is_refused() -> None:
     with pytest.raises(InvalidPipelineError, match="calls no step"):
 

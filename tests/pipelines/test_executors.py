@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,12 +57,15 @@ def test_thread_process_and_ray_produce_the_same_outputs(local: Client, ray_sess
 
 
 def test_ray_maps_resources_and_reports_failures(local: Client, ray_session: None) -> None:
-    @yard.step(resources={"cpu": 0.5})
-    def half_cpu(x: int) -> int:
-        return x * 3
+    @yard.step(resources={"cpu": 0.5, "memory": 64 * 2**20})
+    def half_cpu(x: int) -> dict[str, Any]:
+        import ray
+
+        # what Ray actually reserved for this task
+        return {"value": x * 3, "assigned": ray.get_runtime_context().get_assigned_resources()}
 
     @yard.step
-    def broken(x: int) -> int:
+    def broken(x: dict[str, Any]) -> int:
         raise KeyError("missing")
 
     @yard.pipeline
@@ -69,8 +73,72 @@ def test_ray_maps_resources_and_reports_failures(local: Client, ray_session: Non
         return broken(half_cpu(2))
 
     run = on_ray.run(client=local, executor="ray", raise_on_failure=False)
-    assert run.step("half_cpu").status == RunStatus.FINISHED and run.output("half_cpu") == 6
+    assert run.step("half_cpu").status == RunStatus.FINISHED
+    output = run.output("half_cpu")
+    assert output["value"] == 6
+    assert output["assigned"]["CPU"] == 0.5 and output["assigned"]["memory"] == 64 * 2**20
+    assert "GPU" not in output["assigned"]
     assert run.step("broken").status == RunStatus.FAILED and "KeyError" in (run.step("broken").error or "")
+
+
+def test_a_step_with_a_timeout_is_stopped_on_ray_too(local: Client, ray_session: None) -> None:
+    @yard.step(timeout=1)
+    def stuck() -> int:
+        import time
+
+        time.sleep(60)
+        return 1
+
+    @yard.pipeline
+    def stuck_on_ray() -> Any:
+        return stuck()
+
+    run = stuck_on_ray.run(client=local, executor="ray", raise_on_failure=False)
+    assert run.status == RunStatus.FAILED
+    assert "timed out after 1 s" in (run.step("stuck").error or "")
+
+
+def test_ray_options_map_every_resource() -> None:
+    from modelyard.pipelines._executors import ray_options
+
+    assert ray_options({"cpu": 2, "gpu": 1, "memory": 2**30}) == {"num_cpus": 2.0, "num_gpus": 1.0, "memory": 2**30}
+    assert ray_options({"cpu": 1.0, "gpu": 0.0}) == {"num_cpus": 1.0, "num_gpus": 0.0}
+
+
+def test_modelyard_ray_address_connects_to_a_running_ray(tmp_path: Path, ray_session: None) -> None:
+    """A second process given MODELYARD_RAY_ADDRESS runs its steps on this Ray, not a new local one."""
+    import os
+    import subprocess
+    import sys
+
+    import ray
+
+    address = ray.get_runtime_context().gcs_address
+    script = textwrap.dedent(
+        f"""
+        import modelyard as yard
+        from modelyard.client import Client
+
+        @yard.step
+        def where() -> str:
+            import ray
+            return ray.get_runtime_context().gcs_address
+
+        @yard.pipeline
+        def located():
+            return where()
+
+        client = Client({str(tmp_path / "store")!r})
+        print("GCS", located.run(client=client, executor="ray").output("where"))
+        client.close()
+        """
+    )
+    env = {**os.environ, "MODELYARD_RAY_ADDRESS": address, "MODELYARD_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"GCS {address}" in done.stdout
 
 
 def test_a_step_on_ray_logs_to_its_step_run(local: Client, ray_session: None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import linecache
+import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ import pytest
 import modelyard as yard
 from modelyard.client import Client
 from modelyard.entities import RunStatus
+from modelyard.errors import InvalidPipelineError
 from modelyard.pipelines import load_output, register_materializer
 from modelyard.pipelines._cache import code_digest
 from modelyard.settings import Settings
@@ -56,7 +58,8 @@ def test_retries_back_off_exponentially_and_count_attempts(local: Client) -> Non
     assert "try 1 failed: ValueError: try 1; retrying" in (step.logs or "")
 
 
-def test_a_step_that_times_out_is_stopped_and_fails(local: Client) -> None:
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_a_step_that_times_out_is_stopped_and_fails(local: Client, executor: str) -> None:
     @yard.step(timeout=1)
     def sleepy() -> int:
         time.sleep(30)
@@ -71,7 +74,7 @@ def test_a_step_that_times_out_is_stopped_and_fails(local: Client) -> None:
         return after(sleepy())
 
     start = time.monotonic()
-    run = timing.run(client=local, raise_on_failure=False)
+    run = timing.run(client=local, raise_on_failure=False, executor=executor)
     assert time.monotonic() - start < 15
     assert run.status == RunStatus.FAILED
     assert "timed out after 1 s" in (run.step("sleepy").error or "")
@@ -158,21 +161,26 @@ def test_the_cache_key_follows_the_local_functions_a_step_calls(
     source = """
         import modelyard as yard
 
+        def deeper(x):
+            return x * {m}
+
         def helper(x):
-            return x + {n}
+            return deeper(x) + {n}
 
         @yard.step(cache=True)
         def uses(x):
             return helper(x)
     """
-    module.write_text(textwrap.dedent(source.format(n=1)))
+    module.write_text(textwrap.dedent(source.format(n=1, m=1)))
     monkeypatch.syspath_prepend(str(tmp_path))
     mod = importlib.import_module("cachemod_xyz")
-    before = code_digest(mod.uses.fn)
-    module.write_text(textwrap.dedent(source.format(n=2)))
-    linecache.checkcache()
-    mod = importlib.reload(mod)
-    assert code_digest(mod.uses.fn) != before
+    digests = [code_digest(mod.uses.fn)]
+    for n, m in ((2, 1), (2, 3)):  # edit the helper, then the function the helper calls
+        module.write_text(textwrap.dedent(source.format(n=n, m=m)))
+        linecache.checkcache()
+        mod = importlib.reload(mod)
+        digests.append(code_digest(mod.uses.fn))
+    assert len(set(digests)) == 3  # each edit, direct or transitive, changes the key
     sys.modules.pop("cachemod_xyz", None)
 
 
@@ -201,6 +209,58 @@ def test_cache_expiration_and_declared_dependencies(local: Client, tmp_path: Pat
     assert third.step("configured").status == "FINISHED" and third.step("short_lived").status == "FINISHED"
 
 
+def test_dataset_versions_and_package_versions_are_declared_dependencies(
+    local: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib import metadata
+
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    local.data.add(tmp_path / "a.csv", "reference")
+
+    @yard.step(cache=True, depends_on=["reference@latest", "package:scikit-learn"])
+    def pinned(x: int) -> int:
+        return x
+
+    @yard.pipeline
+    def versioned() -> Any:
+        return pinned(1)
+
+    assert versioned.run(client=local).step("pinned").status == "FINISHED"
+    assert versioned.run(client=local).step("pinned").status == "CACHED"
+    (tmp_path / "a.csv").write_text("x\n2\n")
+    local.data.add(tmp_path / "a.csv", "reference")  # a new dataset version: the key changes
+    assert versioned.run(client=local).step("pinned").status == "FINISHED"
+    assert versioned.run(client=local).step("pinned").status == "CACHED"
+    real_version = metadata.version
+
+    def upgraded(name: str) -> str:  # an upgraded scikit-learn: the key changes
+        return "99.0" if name == "scikit-learn" else real_version(name)
+
+    monkeypatch.setattr(metadata, "version", upgraded)
+    assert versioned.run(client=local).step("pinned").status == "FINISHED"
+
+
+def test_a_bad_declared_dependency_fails_its_step_by_name(local: Client, tmp_path: Path) -> None:
+    @yard.step(cache=True, depends_on=["package:no-such-distribution-xyz"])
+    def needs_missing(x: int) -> int:
+        return x
+
+    @yard.step(cache=True, depends_on=[str(tmp_path / "absent.txt")])
+    def needs_file(x: int) -> int:
+        return x
+
+    @yard.pipeline
+    def broken_deps() -> Any:
+        return [needs_missing(1), needs_file(2)]
+
+    run = broken_deps.run(client=local, raise_on_failure=False)
+    assert run.status == "FAILED"
+    errors = " ".join(s.error or "" for s in run.steps if s.status == "FAILED")
+    assert "no-such-distribution-xyz" in errors or "absent.txt" in errors  # the first failure stops the rest
+    with pytest.raises(InvalidPipelineError, match="depends_on"):
+        yard.step(depends_on=[42])(needs_file.fn)
+
+
 def test_independent_steps_run_in_parallel(local: Client) -> None:
     @yard.step
     def nap(i: int) -> int:
@@ -215,6 +275,38 @@ def test_independent_steps_run_in_parallel(local: Client) -> None:
     run = naps.run(client=local)
     assert time.monotonic() - start < 1.2
     assert sorted(run.output(n) for n in ("nap", "nap_2", "nap_3", "nap_4")) == [0, 1, 2, 3]
+
+
+def test_ctrl_c_ends_the_run_killed_and_it_resumes(tmp_path: Path) -> None:
+    store, flag = tmp_path / "store", tmp_path / "hold"
+    flag.touch()
+    code = (
+        "import sys; from modelyard.client import Client; from tests.pipelines import example_pipelines as ex; "
+        "c = Client(sys.argv[1], project='p'); ex.interruptible.run(params={'flag': sys.argv[2]}, client=c)"
+    )
+    env = {"MODELYARD_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(store), str(flag)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not all(Path(f"{flag}.started-{i}").exists() for i in (0, 1)):  # both steps run, in parallel
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    time.sleep(0.5)
+    flag.unlink()  # let the step threads end
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in stderr
+    client = Client(str(store), settings=Settings(home=tmp_path / "home", project="p"))
+    try:
+        (interrupted,) = client.backend.list_pipeline_runs("p")
+        stored = client.backend.get_pipeline_run(interrupted.id)
+        assert stored.status == RunStatus.KILLED and "interrupted" in (stored.error or "")  # not left RUNNING
+        assert {s.status for s in stored.steps} == {RunStatus.KILLED}
+        resumed = ex.interruptible.resume(interrupted.id, client=client)
+        assert resumed.status == RunStatus.FINISHED and resumed.output("wait_for_2") == 1
+    finally:
+        client.close()
 
 
 def test_a_crashed_run_resumes_from_what_reached_the_store(tmp_path: Path) -> None:
@@ -277,3 +369,8 @@ def test_cancelling_a_running_pipeline_stops_it_before_its_next_step(local: Clie
     assert run.step("next_one").status == RunStatus.KILLED
     stored = local.backend.get_pipeline_run(run.id)
     assert stored.status == RunStatus.KILLED and stored.cancel_requested
+    # a cancelled run can be resumed: what finished is reused, the killed step runs
+    resumed = cancellable.resume(run.id, client=local)
+    assert resumed.status == RunStatus.FINISHED and resumed.output("next_one") == 2
+    assert resumed.step("long").run_id == run.step("long").run_id
+    assert not local.backend.get_pipeline_run(run.id).cancel_requested

@@ -38,6 +38,7 @@ def test_a_run_is_tracked_with_nested_step_runs(client: Client) -> None:
     assert client.get_run(run.step("make").run_id).params == {"n": "6"}
     make_logs = run.step("make").logs or ""
     assert "making 6" in make_logs and "WARNING example: made 6 values" in make_logs
+    assert "stderr of make 6" in make_logs  # stdout, stderr and logging records are all captured
     # the values read back from the store equal what ran
     again = client.backend.get_pipeline_run(run.id)
     assert load_output(again, "halves", client=client) == ([0, 4, 8], [2, 6, 10])

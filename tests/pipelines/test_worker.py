@@ -141,6 +141,46 @@ def test_two_worker_processes_run_each_queued_run_exactly_once(
     assert len(claims) == 9 == len({e.summary["run_id"] for e in claims})
 
 
+def test_a_worker_runs_with_the_queued_executor_or_its_own(
+    project_dir: Path, module: str, store_uri: str, client: Client
+) -> None:
+    target = f"{module}:training"
+    marks = str(project_dir / "marks")
+    in_processes = enqueue_pipeline(target, params={"n": 1, "marker": marks}, executor="process", client=client)
+    worker = _worker(store_uri, project_dir, "--once")
+    out, _ = worker.communicate(timeout=300)
+    assert worker.returncode == 0, out
+    run = client.backend.get_pipeline_run(in_processes.run_id)
+    assert run.status == "FINISHED" and run.executor == "process"
+    # the step ran in a pool process, not in the worker itself
+    [(mark, worker_pid)] = [p.name.split("-") for p in (project_dir / "marks").iterdir()]
+    assert mark == "1" and int(worker_pid) != worker.pid
+    overridden = enqueue_pipeline(target, params={"n": 2, "marker": marks}, executor="process", client=client)
+    worker = _worker(store_uri, project_dir, "--once", "--executor", "thread")
+    out, _ = worker.communicate(timeout=300)
+    assert worker.returncode == 0, out
+    run = client.backend.get_pipeline_run(overridden.run_id)
+    assert run.status == "FINISHED" and run.executor == "thread"
+    assert (project_dir / "marks" / f"2-{worker.pid}").exists()  # ran inside the worker process
+
+
+def test_a_queued_run_with_bad_params_or_a_gone_module_ends_failed_by_name(
+    project_dir: Path, module: str, store_uri: str, client: Client
+) -> None:
+    # queued by a raw API call that skipped the client's checks (the server cannot import user code)
+    bad_type = client.backend.enqueue_pipeline_run("churn", "training", f"{module}:training", params={"n": "lots"})
+    gone = client.backend.enqueue_pipeline_run("churn", "vanished", "gone_module_xyz:vanished", params={})
+    worker = _worker(store_uri, project_dir, "--once")
+    out, _ = worker.communicate(timeout=300)
+    assert worker.returncode == 0, out
+    queue = {q.run_id: q for q in client.backend.list_pipeline_queue("churn", limit=10)}
+    assert queue[bad_type.run_id].status == "FAILED" and "'n' must be int" in (queue[bad_type.run_id].error or "")
+    assert queue[gone.run_id].status == "FAILED" and "gone_module_xyz" in (queue[gone.run_id].error or "")
+    for queued in (bad_type, gone):
+        assert client.backend.get_pipeline_run(queued.run_id).status == "FAILED"
+    assert not any((project_dir / "marks").iterdir())  # no step ran
+
+
 def test_a_worker_that_dies_mid_run_leaves_the_run_failed_after_the_timeout(
     project_dir: Path, module: str, store_uri: str, client: Client
 ) -> None:

@@ -18,6 +18,7 @@ from modelyard.client import Client
 from modelyard.entities import ModelVersion, ModelVersionStatus, PromotionState
 from modelyard.errors import (
     ConflictError,
+    IntegrityError,
     InvalidInputError,
     ModelIntegrityError,
     ModelNotFoundError,
@@ -109,7 +110,9 @@ class Doubler:
         return np.asarray(X, dtype=float) * 2
 
 
-def test_pickle_packages_load_from_the_store_but_a_path_needs_trust(client: Client, tmp_path: Path) -> None:
+def test_pickle_packages_load_from_the_store_but_a_path_needs_trust(
+    client: Client, tmp_path: Path, store_uri: str
+) -> None:
     X = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
     package = save_model(Doubler(), tmp_path / "pkg")
     assert package.unsafe_format
@@ -118,9 +121,19 @@ def test_pickle_packages_load_from_the_store_but_a_path_needs_trust(client: Clie
     np.testing.assert_array_equal(client.load_model(str(tmp_path / "pkg"), trust=True).predict(X), X.to_numpy() * 2)
     version = _log(client, Doubler(), "doubler", X)
     assert version.unsafe_format
-    # registered by a caller with write access: trusted without trust=True
-    np.testing.assert_array_equal(client.load_model("doubler@1").predict(X), X.to_numpy() * 2)
-    np.testing.assert_array_equal(client.load_model(f"runs:/{version.run_id}/model").predict(X), X.to_numpy() * 2)
+    refs = ("doubler@1", f"runs:/{version.run_id}/model")
+    if store_uri.startswith("http"):
+        # the contract server runs with auth off: nobody is authenticated, so nothing it registers is trusted
+        assert not version.trusted
+        for ref in refs:
+            with pytest.raises(UntrustedModelError, match="authenticated"):
+                client.load_model(ref)
+            np.testing.assert_array_equal(client.load_model(ref, trust=True).predict(X), X.to_numpy() * 2)
+    else:
+        # embedded: the caller owns the store, so what it registers is trusted without trust=True
+        assert version.trusted
+        for ref in refs:
+            np.testing.assert_array_equal(client.load_model(ref).predict(X), X.to_numpy() * 2)
     assert load_model(client.registry.cache_dir / version.digest, trust=True) is not None
 
 
@@ -209,6 +222,7 @@ def test_history_answers_who_held_an_alias_at_any_moment_and_rolls_back(client: 
     at_two = int(time.time() * 1000)
     time.sleep(0.02)
     client.registry.set_alias("churn", "champion", 3)
+    client.registry.set_alias("churn", "champion", 3)  # already there: no move recorded
     client.registry.approve(client.registry.request_promotion("churn@3", "production").id)
     assert client.registry.holder_at("churn", "champion", at_one) == 1
     assert client.registry.holder_at("churn", "champion", at_two) == 2
@@ -291,3 +305,73 @@ def test_twenty_concurrent_registrations_get_versions_1_to_20(client: Client, ir
     assert not errors, errors
     assert sorted(results) == list(range(1, 21))
     assert [v.version for v in client.registry.list_versions("race")] == list(range(20, 0, -1))
+
+
+def _fake_package(client: Client, tmp_path: Path, meta: dict[str, Any], files: dict[str, bytes]) -> str:
+    """A run holding a hand-made package under model/ (what a damaged or foreign upload looks like)."""
+    import yaml
+
+    from modelyard.blobs import hash_bytes
+
+    root = tmp_path / "fake"
+    root.mkdir(parents=True)
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    listed = {n: {"digest": hash_bytes(d).digest, "size": len(d)} for n, d in files.items()}
+    (root / "model.yaml").write_text(yaml.safe_dump({"files": listed, **meta}))
+    run = client.create_run("fake")
+    client.log_artifacts(run.id, root, "model")
+    return run.id
+
+
+def test_unknown_flavors_and_inconsistent_packages_are_refused(client: Client, tmp_path: Path) -> None:
+    meta = {"flavor": "nope", "unsafe_format": False, "requirements": [], "signature": None}
+    run_id = _fake_package(client, tmp_path / "a", meta, {"w.bin": b"weights"})
+    with pytest.raises(InvalidInputError, match="unknown flavor 'nope'"):
+        client.registry.register("fake", run_id)
+    meta["flavor"] = "sklearn"
+    run_id = _fake_package(client, tmp_path / "b", meta, {"w.bin": b"weights"})
+    client.log_artifact(run_id, _write_extra(tmp_path / "extra.bin"), "model")  # a file model.yaml does not list
+    with pytest.raises(IntegrityError, match="lists other files"):
+        client.registry.register("fake", run_id)
+    with pytest.raises(ModelNotFoundError):
+        client.registry.get_model("fake")  # nothing was registered
+
+
+def _write_extra(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"smuggled")
+    return path
+
+
+def test_gc_keeps_the_blobs_of_registered_versions(client: Client, iris: Any, store_uri: str) -> None:
+    if store_uri.startswith("http"):
+        pytest.skip("gc removes every unreferenced blob of the shared test server")
+    X, _ = iris
+    model = _fit(iris)
+    run = client.create_run("fit")
+    first = client.log_model(run.id, model, "kept", input_example=X[:5])
+    assert isinstance(first, ModelVersion)
+    # the run's model/ artifacts now point at another package: only the version references the old blobs
+    client.log_model(run.id, _fit(iris, C=0.01), "kept", input_example=X[:5], register=False)
+    client.gc(dry_run=False, grace_seconds=0)
+    np.testing.assert_array_equal(client.load_model("kept@1").predict(X[:5]), model.predict(X[:5]))
+
+
+def test_a_registered_model_has_a_description_tags_and_an_owner(client: Client, iris: Any) -> None:
+    X, _ = iris
+    version = _log(client, _fit(iris), "described", X)
+    model = client.registry.get_model("described")
+    assert model.owner == version.created_by and model.project == client.project
+    assert (model.description, model.tags) == ("", {})
+    updated = client.registry.update_model("described", description="Scores churn", tags={"team": "risk", "tier": 1})
+    assert (updated.description, updated.tags) == ("Scores churn", {"team": "risk", "tier": "1"})
+    assert client.registry.get_model("DESCRIBED").tags == {"team": "risk", "tier": "1"}
+    retagged = client.registry.update_model("described", tags={"team": "growth"})  # the tags given replace
+    assert (retagged.description, retagged.tags) == ("Scores churn", {"team": "growth"})
+    for bad in ({"bad key/..": "x"}, {"team": "x" * 10_000}):
+        with pytest.raises(InvalidInputError, match="tag"):
+            client.registry.update_model("described", tags=bad)
+    with pytest.raises(ModelNotFoundError):
+        client.registry.update_model("ghost", description="x")
+    assert client.registry.get_model("described").tags == {"team": "growth"}  # nothing changed

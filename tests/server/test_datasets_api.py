@@ -105,6 +105,39 @@ def test_blobs_are_write_only_and_existence_is_scoped_to_the_project(env: Env) -
     assert r.json() == {"missing": [digest]}
 
 
+def test_a_version_cannot_reference_another_projects_blob_by_digest_alone(env: Env) -> None:
+    """Knowing a digest is not having the data: only uploaded (or already referenced) blobs may be used."""
+    env.user("alice", Role.EDITOR)
+    assert env.http.post("/api/v1/projects", json={"name": "p2"}, headers=env.as_("admin")).status_code == 201
+    env.user("mallory", Role.EDITOR, project="p2")
+    secret = b"salary,42\n"
+    env.add_version("alice", "payroll", {"pay.csv": secret})
+    digest = hash_bytes(secret).digest
+    stolen = {"project": "p2", "name": "loot", "files": [{"path": "pay.csv", "size": len(secret), "digest": digest}]}
+    r = env.http.post("/api/v1/datasets/versions", json=stolen, headers=env.as_("mallory"))
+    assert r.status_code == 400
+    assert (
+        "dataset 'loot': file 'pay.csv' (blob" in r.json()["error"]["message"]
+        and "project 'p2'" in r.json()["error"]["message"]
+    )
+    assert env.http.get("/api/v1/datasets/p2/loot@1/files/pay.csv", headers=env.as_("mallory")).status_code == 404
+    # Uploading the bytes proves possession: then the same version is fine (and dedup still stores one copy).
+    assert env.upload("mallory", secret, project="p2") == 201
+    r = env.http.post("/api/v1/datasets/versions", json=stolen, headers=env.as_("mallory"))
+    assert r.status_code == 201, r.text
+    ask = {"project": "p2", "digests": [digest]}
+    assert env.http.post("/api/v1/datasets/missing-blobs", json=ask, headers=env.as_("mallory")).json() == {
+        "missing": []
+    }
+    # A manifest uploaded as a blob follows the same rule.
+    r = env.http.post(
+        "/api/v1/datasets/versions",
+        json={"project": "p2", "name": "big", "manifest": hash_bytes(b"x").digest},
+        headers=env.as_("mallory"),
+    )
+    assert r.status_code == 400 and "manifest" in r.json()["error"]["message"]
+
+
 def test_uploads_are_checked_against_their_digest_and_content_type(env: Env) -> None:
     wrong = hash_bytes(b"other").digest
     r = env.http.put(

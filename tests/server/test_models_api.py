@@ -23,6 +23,7 @@ from modelyard.errors import (
     InvalidInputError,
     ModelNotFoundError,
     PermissionDeniedError,
+    UntrustedModelError,
 )
 from modelyard.settings import Settings
 
@@ -30,8 +31,8 @@ from modelyard.settings import Settings
 class Team:
     """A server with auth on, an admin and three users with different roles on project ``churn``."""
 
-    def __init__(self, root: Path) -> None:
-        self.server = ServerProcess(root / "srv")
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.server = ServerProcess(root / "srv", env=env)
         self.root = root
         admin_token = self.server.output().split("API token: ")[1].split()[0]
         self.tokens = {"admin": admin_token}
@@ -174,3 +175,73 @@ def _check_bad_requests(http: httpx.Client) -> None:
         r = http.request(method, path, json=body)
         assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text)
         assert r.json()["error"]["message"], (method, path)
+
+
+class Tripler:
+    """A custom model: the python function flavor, which needs pickle to load."""
+
+    def predict(self, X: Any) -> Any:
+        return np.asarray(X, dtype=float) * 3
+
+
+def test_pickle_packages_are_trusted_only_as_versions_registered_by_an_authenticated_writer(
+    team: Team, http_server: ServerProcess, tmp_path: Path
+) -> None:
+    X = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    erin, vic = team.client("erin"), team.client("vic")
+    run = erin.create_run("custom")
+    version = erin.log_model(run.id, Tripler(), "tripler", input_example=X)
+    assert isinstance(version, ModelVersion) and version.unsafe_format and version.trusted
+    for ref in ("tripler@1", f"runs:/{run.id}/model"):  # a reader loads what an authenticated editor registered
+        np.testing.assert_array_equal(vic.load_model(ref).predict(X), X.to_numpy() * 3)
+    # a package logged but never registered is not a trusted version: it needs trust=True
+    unregistered = erin.create_run("custom, unregistered")
+    erin.log_model(unregistered.id, Tripler(), "tripler", input_example=X, register=False)
+    with pytest.raises(UntrustedModelError, match="trust=True"):
+        vic.load_model(f"runs:/{unregistered.id}/model")
+    np.testing.assert_array_equal(
+        vic.load_model(f"runs:/{unregistered.id}/model", trust=True).predict(X), X.to_numpy() * 3
+    )
+    # a reader cannot write a package, nor register one, nor turn a run's package into a version
+    with pytest.raises(PermissionDeniedError):
+        vic.log_model(unregistered.id, Tripler(), "tripler", input_example=X)
+    with pytest.raises(PermissionDeniedError):
+        vic.registry.register("tripler", unregistered.id)
+    assert [v.version for v in erin.registry.list_versions("tripler")] == [1]
+    # unauthenticated callers get nothing at all
+    with httpx.Client(base_url=team.server.url) as anonymous:
+        assert anonymous.post("/api/v1/models/versions", json={}).status_code == 401
+        assert anonymous.get("/api/v1/models/churn/tripler/versions/1").status_code == 401
+    # a server with auth off (loopback only) has no authenticated users: what it registers is not trusted
+    settings = Settings(home=tmp_path / "home", blobs=str(http_server.blobs), project="open-door")
+    open_door = Client(http_server.url, settings=settings)
+    try:
+        run = open_door.create_run("custom")
+        anonymous_version = open_door.log_model(run.id, Tripler(), "tripler", input_example=X)
+        assert isinstance(anonymous_version, ModelVersion) and not anonymous_version.trusted
+        for ref in ("tripler@1", "models:/tripler/1", f"runs:/{run.id}/model"):
+            with pytest.raises(UntrustedModelError, match="authenticated"):
+                open_door.load_model(ref)
+        np.testing.assert_array_equal(open_door.load_model("tripler@1", trust=True).predict(X), X.to_numpy() * 3)
+    finally:
+        open_door.close()
+
+
+def test_environments_and_the_approver_role_are_configurable(tmp_path: Path, iris: Any) -> None:
+    team = Team(tmp_path, env={"MODELYARD_MODEL_ENVIRONMENTS": "qa, live", "MODELYARD_MODEL_APPROVER_ROLE": "editor"})
+    try:
+        erin, vic = team.client("erin"), team.client("vic")
+        _log(erin, iris, "configured")
+        with pytest.raises(InvalidInputError, match="qa, live"):
+            erin.registry.request_promotion("configured@1", "production")
+        request = erin.registry.request_promotion("configured@1", "live", reason="ready")
+        with pytest.raises(PermissionDeniedError, match="editor role"):
+            vic.registry.approve(request.id)
+        assert erin.registry.get_model("configured").environments == {}
+        decided = erin.registry.approve(request.id, reason="editors approve here")
+        assert (decided.state, decided.decided_by) == (PromotionState.APPROVED, "erin")
+        assert erin.registry.get_model("configured").environments == {"live": 1}
+        with pytest.raises(InvalidInputError, match="environment"):
+            erin.registry.set_alias("configured", "qa", 1)  # an environment's name is not an alias
+    finally:
+        team.close()

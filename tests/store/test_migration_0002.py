@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from modelyard.accounts import AccountService
 from modelyard.audit import Caller
 from modelyard.entities import Role
 from modelyard.store.sql import HEAD_REVISION, SqlStore, current_revision, upgrade
-from modelyard.store.sql.engine import _MIGRATIONS
+from tests.store.conftest import run_alembic
 
 _ACCOUNT_TABLES = {"users", "api_tokens", "memberships", "sessions", "signin_links"}
 _RUN_ID = "0192f0c4a3b07c3e9d1f2a3b4c5d6e7f"
-
-
-def _alembic(engine: sa.Engine, action: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        getattr(command, action)(config, revision)
 
 
 def _fill_0001(engine: sa.Engine) -> None:
@@ -47,7 +34,7 @@ def _fill_0001(engine: sa.Engine) -> None:
 def _check_upgrade(url: str) -> None:
     engine = sa.create_engine(url)
     try:
-        _alembic(engine, "upgrade", "0001")
+        run_alembic(engine, "upgrade", "0001")
         _fill_0001(engine)
         assert not _ACCOUNT_TABLES & set(sa.inspect(engine).get_table_names())
         assert upgrade(engine) == "0001"
@@ -68,7 +55,7 @@ def _check_upgrade(url: str) -> None:
         finally:
             store.close()
         # Downgrading removes the account tables and nothing else; upgrading again works.
-        _alembic(engine, "downgrade", "0001")
+        run_alembic(engine, "downgrade", "0001")
         assert not _ACCOUNT_TABLES & set(sa.inspect(engine).get_table_names())
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 1
@@ -80,25 +67,6 @@ def _check_upgrade(url: str) -> None:
 
 def test_upgrade_0001_to_0002_keeps_data_on_sqlite(tmp_path: Path) -> None:
     _check_upgrade(f"sqlite:///{tmp_path / 'old.db'}")
-
-
-@pytest.fixture
-def empty_postgres_database(postgres_url: str) -> Iterator[str]:
-    """A database of its own (created beside the session's, dropped after the test)."""
-    import psycopg
-
-    name = f"modelyard_migrate_{uuid.uuid4().hex[:10]}"
-    admin = psycopg.connect(postgres_url, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    finally:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
 
 
 def test_upgrade_0001_to_0002_keeps_data_on_postgres(empty_postgres_database: str) -> None:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from modelyard.audit import Caller
 from modelyard.blobs import BlobStore
 from modelyard.entities import RunStatus
 from modelyard.pipelines._service import PipelineService
 from modelyard.store.sql import HEAD_REVISION, SqlStore, current_revision, upgrade
-from modelyard.store.sql.engine import _MIGRATIONS
+from tests.store.conftest import run_alembic
 
 _PIPELINE_TABLES = {"pipeline_runs", "step_runs", "step_outputs", "step_cache"}
 _RUN_ID = "0192f0c4a3b07c3e9d1f2a3b4c5d6e7f"
@@ -24,18 +19,10 @@ _PIPELINE_RUN = "0192f0c4a3b07c3e9d1f2a3b4c5d6e80"
 _STEP_RUN = "0192f0c4a3b07c3e9d1f2a3b4c5d6e81"
 
 
-def _alembic(engine: sa.Engine, action: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        getattr(command, action)(config, revision)
-
-
 def _check_upgrade(url: str, blobs: BlobStore) -> None:
     engine = sa.create_engine(url)
     try:
-        _alembic(engine, "upgrade", "0004")
+        run_alembic(engine, "upgrade", "0004")
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO projects (name, description, created_at) VALUES ('churn', '', 1)"))
             conn.execute(
@@ -72,7 +59,7 @@ def _check_upgrade(url: str, blobs: BlobStore) -> None:
             assert set(service.cache_lookup("churn", ["k" * 64])) == {"k" * 64}
         finally:
             store.close()
-        _alembic(engine, "downgrade", "0004")
+        run_alembic(engine, "downgrade", "0004")
         assert not _PIPELINE_TABLES & set(sa.inspect(engine).get_table_names())
         with engine.connect() as conn:  # the runs (the old one, and the pipeline's) are kept
             assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 3
@@ -84,24 +71,6 @@ def _check_upgrade(url: str, blobs: BlobStore) -> None:
 
 def test_upgrade_0004_to_0005_keeps_data_on_sqlite(tmp_path: Path) -> None:
     _check_upgrade(f"sqlite:///{tmp_path / 'old.db'}", BlobStore(str(tmp_path / "blobs")))
-
-
-@pytest.fixture
-def empty_postgres_database(postgres_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"modelyard_migrate_{uuid.uuid4().hex[:10]}"
-    admin = psycopg.connect(postgres_url, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    finally:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
 
 
 def test_upgrade_0004_to_0005_keeps_data_on_postgres(empty_postgres_database: str, tmp_path: Path) -> None:

@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from modelyard.audit import Caller
 from modelyard.pipelines._scheduling import SchedulingService
 from modelyard.store.sql import HEAD_REVISION, SqlStore, current_revision, upgrade
-from modelyard.store.sql.engine import _MIGRATIONS
+from tests.store.conftest import run_alembic
 
 _TABLES = {"registered_pipelines", "pipeline_schedules", "pipeline_triggers", "pipeline_queue", "pipeline_workers"}
 _RUN_ID = "0192f0c4a3b07c3e9d1f2a3b4c5d6e7f"
 
 
-def _alembic(engine: sa.Engine, action: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        getattr(command, action)(config, revision)
-
-
 def _check_upgrade(url: str) -> None:
     engine = sa.create_engine(url)
     try:
-        _alembic(engine, "upgrade", "0005")
+        run_alembic(engine, "upgrade", "0005")
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO projects (name, description, created_at) VALUES ('churn', '', 1)"))
             conn.execute(
@@ -56,7 +43,7 @@ def _check_upgrade(url: str) -> None:
                 assert tx.get_run(_RUN_ID).name == "fit"  # old data is intact
         finally:
             store.close()
-        _alembic(engine, "downgrade", "0005")
+        run_alembic(engine, "downgrade", "0005")
         assert not _TABLES & set(sa.inspect(engine).get_table_names())
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM projects WHERE name = 'churn'")).scalar() == 1
@@ -68,24 +55,6 @@ def _check_upgrade(url: str) -> None:
 
 def test_upgrade_0005_to_0006_keeps_data_on_sqlite(tmp_path: Path) -> None:
     _check_upgrade(f"sqlite:///{tmp_path / 'old.db'}")
-
-
-@pytest.fixture
-def empty_postgres_database(postgres_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"modelyard_migrate_{uuid.uuid4().hex[:10]}"
-    admin = psycopg.connect(postgres_url, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    finally:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
 
 
 def test_upgrade_0005_to_0006_keeps_data_on_postgres(empty_postgres_database: str) -> None:

@@ -63,7 +63,7 @@ def run_pipeline(client: Client) -> str:
 
 
 def register_models(client: Client, ids: dict[str, str]) -> None:
-    """Two versions of a real scikit-learn model ``churn`` (from runs baseline and wide), aliased."""
+    """Two versions of a real scikit-learn model ``churn`` (from runs baseline and wide), aliased, @1 in staging."""
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(0)
@@ -73,6 +73,8 @@ def register_models(client: Client, ids: dict[str, str]) -> None:
         model = LogisticRegression(C=1.0 if run == "baseline" else 0.5).fit(x, y)
         client.log_model(ids[run], model, "churn", input_example=x.head(5))
     client.registry.set_alias("churn", "champion", 1)
+    staging = client.registry.request_promotion("churn@1", "staging", reason="first candidate")
+    client.registry.approve(staging.id, reason="checked on the hold-out set")
 
 
 def seed(env: UiEnv) -> dict[str, str]:
@@ -82,7 +84,10 @@ def seed(env: UiEnv) -> dict[str, str]:
     env.user("ed", Role.EDITOR, project="demo")
     ids: dict[str, str] = {}
     configs = [
-        ("baseline", "lr", 1.0, 0.05), ("wide", "rf", 0.5, 0.03), ("deep", "rf", 0.1, 0.02), ("tiny", "lr", 2.0, 0.08)
+        ("baseline", "lr", 1.0, 0.05),
+        ("wide", "rf", 0.5, 0.03),
+        ("deep", "rf", 0.1, 0.02),
+        ("tiny", "lr", 2.0, 0.08),
     ]
     for name, model, c, rate in configs:
         loss = [1.2 * math.exp(-rate * s) + 0.05 * math.sin(s / 3) + (0.6 if s == 120 else 0.0) for s in range(300)]
@@ -90,8 +95,11 @@ def seed(env: UiEnv) -> dict[str, str]:
             "demo",
             name,
             params={"model": model, "C": c, "penalty": "l2" if model == "lr" else "none"},
-            metrics={"loss": loss, "accuracy": [0.6 + 0.3 * (1 - math.exp(-rate * s)) for s in range(300)],
-                     "system/cpu_percent": [40 + 10 * math.sin(s / 10) for s in range(60)]},  # fmt: skip
+            metrics={
+                "loss": loss,
+                "accuracy": [0.6 + 0.3 * (1 - math.exp(-rate * s)) for s in range(300)],
+                "system/cpu_percent": [40 + 10 * math.sin(s / 10) for s in range(60)],
+            },  # fmt: skip
             tags={"team": "risk"},
         )
     for fold in range(3):

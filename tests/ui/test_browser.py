@@ -171,7 +171,8 @@ def test_run_page_draws_its_metric_charts(page: Any, site: Site) -> None:
     accuracy.get_by_label("log scale").check()
     assert canvas_pixels(page, 'figure[data-key="accuracy"]') > 500
     assert page.locator('figure[data-key="system/cpu_percent"]').count() == 1
-    assert page.get_by_role("link", name="train@2").is_visible()
+    assert page.get_by_role("link", name="train@2", exact=True).is_visible()
+    assert page.locator("svg.lineage a.node").count() == 4  # train@2 -> this run -> churn@1 -> staging
     shot(page, "run")
     page.get_by_role("link", name="predictions.csv").click()
     assert page.locator("table tbody tr").count() == 50
@@ -204,8 +205,15 @@ def test_dataset_pages_show_versions_profile_and_diff(page: Any, site: Site) -> 
     assert page.locator('figure[data-profile="segment"] svg rect').count() >= 5
     assert page.get_by_role("link", name="baseline").is_visible()  # consumers
     assert page.locator("#schema-table tbody tr").count() == 3
+    verdict = page.locator("#validation-verdict")
+    assert "Invalid" in verdict.inner_text() and "@1" in verdict.inner_text()  # @2 broke @1's ranges and categories
+    assert page.locator("#validation-table tbody tr").count() == 3
     page.evaluate("document.getElementById('schema-table').scrollIntoView()")
     shot(page, "dataset")
+    page.get_by_label("Check train@2 against the schema of").select_option("2")
+    page.get_by_role("button", name="Validate").click()
+    assert "Valid" in page.locator("#validation-verdict").inner_text()
+    assert page.locator("#validation-table").count() == 0
     page.get_by_role("link", name="diff from @1").click()
     assert "400 → 402" in page.locator("dl.kv").first.inner_text()
 
@@ -270,6 +278,41 @@ def test_an_editor_moves_a_model_alias_and_a_viewer_cannot(browser: Any, page: A
         viewer.context.close()
 
 
+def test_a_model_version_draws_its_lineage_graph(page: Any, site: Site) -> None:
+    sign_in(page, site, target="/projects/demo/models/churn/1")
+    graph = page.locator("svg.lineage")
+    assert graph.is_visible()
+    assert graph.locator("a.node").count() >= 3 and graph.locator("path.edge").count() >= 2
+    box = graph.locator("a.node.dataset_version rect").bounding_box()
+    model = graph.locator("a.node.model_version rect").bounding_box()
+    assert box is not None and model is not None and box["x"] < model["x"]  # drawn left to right, data first
+    shot(page, "model_version")
+    graph.locator("a.node.run").click()
+    page.wait_for_url(f"**/runs/{site.ids['baseline']}")
+
+
+def test_keyboard_users_skip_to_the_content_and_see_where_focus_is(page: Any, site: Site) -> None:
+    sign_in(page, site, target="/projects/demo/runs")
+    page.keyboard.press("Tab")
+    skip = page.locator("a.skip")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    box = skip.bounding_box()
+    assert box is not None and box["x"] >= 0  # on screen while focused
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+    page.get_by_label("Filter").focus()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+
+
+def test_a_wrong_address_shows_a_page(page: Any, site: Site) -> None:
+    sign_in(page, site)
+    response = page.goto(site.url + "/projects/demo/no-such-page")
+    assert response is not None and response.status == 404
+    assert page.get_by_role("heading", name="Page not found").is_visible()
+    assert page.get_by_role("link", name="Back to the projects").is_visible()
+
+
 def test_a_pipeline_run_shows_its_dag(page: Any, site: Site) -> None:
     sign_in(page, site, target="/projects/demo/pipelines")
     page.get_by_role("link", name="summary").first.click()
@@ -279,6 +322,9 @@ def test_a_pipeline_run_shows_its_dag(page: Any, site: Site) -> None:
     page.get_by_text("show").first.click()
     assert "preparing 20 rows" in page.locator("#steps-table").inner_text()
     shot(page, "pipeline")
+    page.goto(site.url + "/projects/demo/pipelines")
+    assert page.locator("#pipelines-table").get_by_text("summary", exact=True).is_visible()
+    shot(page, "pipelines")
 
 
 def test_audit_and_admin_pages(page: Any, site: Site) -> None:

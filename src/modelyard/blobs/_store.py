@@ -238,6 +238,7 @@ class BlobStore(LocalWrites):
             InvalidInputError: a file cannot be read.
             StoreError: the store cannot be written.
         """
+
         def put(path: StrPath) -> BlobInfo:
             info = self._put_small(os.fspath(path)) if self.is_local else self.put_file(path, sync=False)
             if progress is not None:

@@ -7,7 +7,7 @@ and ``modelyard worker`` executes them. :func:`register` adds the commands to ``
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -76,19 +76,32 @@ def schedule(
         return
     console().print(
         f"Scheduled [bold]{escape(found.pipeline)}[/] on '{escape(found.cron)}' ({escape(found.timezone)}); "
-        f"next run {format_time(found.next_fire)}.",
+        f"next run {_in_zone(found.next_fire, found.timezone)}.",
         highlight=False,
     )
+
+
+def _in_zone(when: Any, zone: str) -> str:
+    """A fire time in the schedule's own time zone, named (``2026-11-28 03:00:00 Europe/Paris``)."""
+    if when is None:
+        return "-"
+    from zoneinfo import ZoneInfo
+
+    return f"{when.astimezone(ZoneInfo(zone)).strftime('%Y-%m-%d %H:%M:%S')} {zone}"
 
 
 def unschedule(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name (as `schedules` lists it).", show_default=False)],
     project: ProjectOption = None,
     uri: UriOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Remove a pipeline's schedule."""
     with open_client(uri, project) as client:
         found = client.backend.unschedule_pipeline(client.project, pipeline)
+    if as_json:
+        print_json(dump(found))
+        return
     console().print(f"Unscheduled [bold]{escape(found.pipeline)}[/] ('{escape(found.cron)}').", highlight=False)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -138,13 +138,15 @@ def _show_version(v: ModelVersion) -> None:
         ("uri", escape(v.uri)),
         ("project", escape(v.project)),
         ("status", v.status.value),
-        ("flavor", escape(v.flavor) + (" (pickle: loads only from the store)" if v.unsafe_format else "")),
+        ("flavor", escape(v.flavor) + _pickle_note(v)),
         ("digest", f"sha:{v.digest}"),
         ("run", v.run_id or "—"),
         ("aliases", escape(", ".join(v.aliases)) or "—"),
         ("environments", escape(", ".join(v.environments)) or "—"),
         ("metrics", escape(", ".join(f"{k}={format_value(x)}" for k, x in sorted(v.metrics.items()))) or "—"),
         ("created", f"{format_time(v.created_at)} by {escape(v.created_by)}"),
+        ("signature", escape(_signature_line(v.signature))),
+        ("importance", escape(_importance_line(v.importance))),
     ):
         header.add_row(field, value)
     out.print(header)
@@ -153,6 +155,34 @@ def _show_version(v: ModelVersion) -> None:
     for f in v.files:
         table.add_row(escape(f.path), format_bytes(f.size), f.digest[:12])
     out.print(table)
+
+
+def _pickle_note(v: ModelVersion) -> str:
+    if not v.unsafe_format:
+        return ""
+    if v.trusted:
+        return " (needs pickle; trusted: registered by an authenticated writer)"
+    return " (needs pickle; not trusted: load with trust=True)"
+
+
+def _signature_line(signature: dict[str, Any] | None) -> str:
+    inputs = (signature or {}).get("inputs") or {}
+    if inputs.get("kind") == "columns":
+        return ", ".join(f"{c.get('name')}: {c.get('dtype')}" for c in inputs.get("columns") or []) or "—"
+    if inputs.get("kind") == "tensor":
+        tensor = inputs.get("tensor") or {}
+        return f"tensor {tensor.get('dtype')} {tensor.get('shape')}"
+    if inputs.get("kind") == "tensors":
+        return ", ".join(f"{k}: {t.get('dtype')} {t.get('shape')}" for k, t in (inputs.get("tensors") or {}).items())
+    return "—"
+
+
+def _importance_line(importance: dict[str, dict[str, float]] | None) -> str:
+    if not importance:
+        return "—"
+    top = list(importance.items())[:5]
+    more = f" (+{len(importance) - 5} more)" if len(importance) > 5 else ""
+    return ", ".join(f"{k}={format_value(v.get('mean', 0.0))}" for k, v in top) + more
 
 
 @app.command()
@@ -214,7 +244,8 @@ def promote(
         print_json(dump(request))
         return
     _print_request(request)
-    console().print(f"approve with: modelyard models approve {request.id}", style="dim", highlight=False)
+    where = f" --project {request.project}" if project else ""
+    console().print(f"approve with: modelyard models approve {request.id}{where}", style="dim", highlight=False)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -101,6 +102,9 @@ def run(
     """Run a pipeline with live progress; exit 1 when a step fails."""
     from modelyard.pipelines import load_pipeline
 
+    if executor not in ("thread", "process", "ray"):
+        message = f"executor {executor!r} is unknown; use thread, process or ray."
+        raise typer.BadParameter(message, param_hint="--executor")
     params = _parse_params(param)
     found = load_pipeline(target)
     dag = found.trace(params)  # parameters and graph are checked before anything is stored
@@ -133,25 +137,53 @@ def resume(
     with open_client(uri) as client:
         previous = client.backend.get_pipeline_run(run_id)
         names = [n["name"] for n in previous.dag.get("nodes", [])]
+        reused = {s.name: s.status.value for s in previous.steps if s.status.value in ("FINISHED", "CACHED")}
         result = _run_live(
             names,
             as_json,
             lambda progress: resume_pipeline(
                 run_id, executor=executor, client=client, raise_on_failure=False, progress=progress, force=force
             ),
+            reused,
         )
     _finish(result, as_json)
 
 
-def _run_live(names: list[str], quiet: bool, start: Any) -> PipelineRun:
+def _run_live(names: list[str], quiet: bool, start: Any, done: Mapping[str, str] | None = None) -> PipelineRun:
+    """Run ``start(progress)`` while drawing the DAG's step statuses.
+
+    The live view opens on the first step change, so that a refusal before anything runs (bad
+    parameters, a run that cannot be resumed) prints only its error. Without a terminal the final
+    statuses are printed once at the end instead of a redrawn view.
+    """
     if quiet:
         result: PipelineRun = start(None)
         return result
     from rich.live import Live
 
     view = _LiveDag(names)
-    with Live(view, console=err_console(), refresh_per_second=8, transient=False):
-        result = start(view.update)
+    for name, status in (done or {}).items():
+        if name in view.status:
+            view.status[name] = status
+    stderr = err_console()
+    live: list[Live] = []
+    opening = threading.Lock()
+
+    def progress(name: str, status: str) -> None:
+        view.update(name, status)
+        if not live and stderr.is_terminal:
+            with opening:
+                if not live:
+                    live.append(Live(view, console=stderr, refresh_per_second=8, transient=False))
+                    live[0].start()
+
+    try:
+        result = start(progress)
+    finally:
+        if live:
+            live[0].stop()
+    if not live and view.status and any(s != "PENDING" for s in view.status.values()):
+        stderr.print(view)
     return result
 
 

@@ -35,8 +35,9 @@ def worker(
 ) -> None:
     """Claim queued pipeline runs (schedules, triggers, manual) and execute them, heartbeating while they run.
 
-    Needs the metadata database (a directory, sqlite:///... or postgresql://...). Many workers may
-    share one database: a queued run is claimed by exactly one of them.
+    Needs the metadata database (a directory, sqlite:///... or postgresql://...).
+
+    Many workers may share one database: a queued run is claimed by exactly one of them.
     """
     from modelyard.pipelines._worker import Worker
     from modelyard.settings import load_settings

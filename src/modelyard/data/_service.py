@@ -121,14 +121,40 @@ class DatasetService:
         self.blobs.sync()
         return [r for r in results if r is not None]
 
-    def put_uploaded_blob(self, path: Path, digest: str) -> BlobInfo:
-        """Store an upload already checked against ``digest`` (the server's blob route)."""
+    def put_uploaded_blob(self, path: Path, digest: str, project: str | None = None) -> BlobInfo:
+        """Store an upload already checked against ``digest`` (the server's blob routes).
+
+        With ``project``, the project is recorded as holding the blob: versions and step outputs it
+        records over the API may then reference it (:meth:`create_version` with ``scoped``).
+        """
         info = self.blobs.put_file(path)
         if info.digest != digest:
             raise IntegrityError(f"upload changed while it was stored: digest {info.digest}, expected {digest}.")
+        if project is not None:
+            validate_name(project, "project name")
+            with self.store.write() as tx:
+                existed = tx.project_exists(project)
+                project_id = tx.project_id(project, create=True)
+                if not existed:
+                    self._audit(tx, "project.create", "project", project, project, {"implicit": True})
+                tx.grant_blobs(project_id, [digest])
         return info
 
-    # versions -----------------------------------------------------------------------------
+    def require_project_blobs(self, tx: StoreTx, project: str, blobs: Mapping[str, str], what: str) -> None:
+        """Refuse blobs (digest -> what it is) the project neither uploaded nor references.
+
+        A digest alone proves nothing: it may name another project's data.
+        """
+        project_id = tx.project_id(project) if tx.project_exists(project) else None
+        allowed = tx.digests_in_project(project_id, blobs) if project_id is not None else set()
+        unknown = sorted(d for d in blobs if d not in allowed)
+        if unknown:
+            more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+            raise InvalidInputError(
+                f"{what}: {blobs[unknown[0]]} (blob {unknown[0]}) is not uploaded to project {project!r}{more}; "
+                f"upload the bytes first (PUT /api/v1/datasets/blobs/{{digest}}?project={project})."
+            )
+
     def create_version(
         self,
         project: str,
@@ -141,11 +167,13 @@ class DatasetService:
         num_columns: int | None = None,
         schema: Mapping[str, Any] | None = None,
         profile: Mapping[str, Any] | None = None,
+        scoped: bool = False,
     ) -> tuple[DatasetVersion, bool]:
         """Record a version of ``name`` with these files; its parent is the newest live version.
 
         Returns the version and whether it is new: files identical to the newest version's return
-        that version (``False``) and change nothing.
+        that version (``False``) and change nothing. With ``scoped`` (callers through the server)
+        every blob must have been uploaded to the project or be referenced by it already.
 
         Raises:
             InvalidInputError: a bad name, path, digest, tag or message.
@@ -157,6 +185,10 @@ class DatasetService:
         tag_values = _check_metadata(message, tags, num_rows, num_columns)
         digest = manifest_digest(manifest)
         with self.store.write() as tx:
+            if scoped:
+                self.require_project_blobs(
+                    tx, project, {f.digest: f"file {f.path!r}" for f in manifest}, f"dataset {name!r}"
+                )
             # Checked under the write lock, so a purge cannot remove a blob between check and commit.
             self._require_blobs(name, manifest)
             existed = tx.project_exists(project)
@@ -214,6 +246,9 @@ class DatasetService:
                 blob is missing.
         """
         check_digest(manifest)
+        if kwargs.get("scoped"):
+            with self.store.read() as tx:
+                self.require_project_blobs(tx, project, {manifest: "the manifest"}, f"dataset {name!r}")
         try:
             data = self.blobs.read_bytes(manifest)
         except BlobNotFoundError:

@@ -84,7 +84,7 @@ class StatCache:
             wanted = dict(files)
             try:
                 with self._lock:
-                    rows = self._rows(sorted(wanted))
+                    rows = self._rows(list(wanted))
             except sqlite3.Error:
                 rows = []
             for path, size, mtime_ns, inode, digest, hashed_ns in rows:
@@ -99,8 +99,8 @@ class StatCache:
         assert self._db is not None
         if len(paths) > 200:
             # Many files share a directory: one range scan over the common prefix beats many lookups
-            # (``paths`` is sorted, so the first and last share the prefix of them all).
-            prefix = os.path.commonprefix([paths[0], paths[-1]])
+            # (the smallest and the largest path share the prefix of them all).
+            prefix = os.path.commonprefix([min(paths), max(paths)])
             if len(prefix) > 1:
                 upper = prefix + "\U0010ffff"
                 rows = self._db.execute(

@@ -20,8 +20,10 @@ destination, so the caller may then publish what references them (a remote manif
   ``fsync`` per file, each a journal commit), then renamed into place, then the new directory entries
   are made durable the same way. Object stores need nothing: an upload is complete when it returns.
 - **Retried, and resumable.** Transient errors (I/O, network) are retried with exponential backoff.
-  When a blob still fails, the others stop, those already copied are installed durably (see
-  :attr:`BlobTransfer.completed`, so a retry skips them) and the first error is raised.
+  When a blob still fails, the others are still copied (so every version whose blobs all arrive is
+  published, whatever the order), those copied are installed durably (see
+  :attr:`BlobTransfer.completed`, so a retry skips them) and the first error is raised. An
+  interruption (Ctrl-C) stops every copy at once.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import random
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -133,7 +135,7 @@ class BlobTransfer:
         self._tmp_dir: str | None = None
         self._names = itertools.count()
         self._prefix = f"xfer-{os.getpid()}-{secrets.token_hex(4)}"
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # interrupted: every copy stops at once
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class BlobTransfer:
             tasks = [[j] for j in unique]
         staged: list[tuple[str, str]] = []  # (digest, temp file) waiting to be installed
         copied: list[str] = []  # digests stored through the destination's API, durable after its sync()
+        failures: list[BaseException] = []
         lock = threading.Lock()
         self._stop.clear()
 
@@ -163,7 +166,16 @@ class BlobTransfer:
             for job in task:
                 if self._stop.is_set():
                     return
-                tmp = self._with_retries(job)
+                try:
+                    tmp = self._with_retries(job)
+                except _Cancelled:
+                    return
+                except Exception as exc:  # noqa: BLE001 - the first one is raised once all are done
+                    # One blob failing does not stop the others: every version whose blobs all
+                    # arrive is still published, whatever order the blobs were copied in.
+                    with lock:
+                        failures.append(exc)
+                    continue
                 with lock:
                     if tmp is not None:
                         staged.append((job.digest, tmp))
@@ -174,14 +186,10 @@ class BlobTransfer:
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(tasks)), thread_name_prefix="modelyard-xfer")
         try:
             futures: list[Future[None]] = [pool.submit(run, task) for task in tasks]
-            wait(futures, return_when=FIRST_EXCEPTION)
-            self._stop.set()  # after a failure, stop the others early (a no-op when all are done)
             wait(futures)
             for future in futures:
-                exc = future.exception()
-                if exc is not None and not isinstance(exc, _Cancelled):
-                    error = exc
-                    break
+                future.result()  # run() keeps blob errors in failures; anything else is raised here
+            error = failures[0] if failures else None
         except BaseException:
             # Interrupted (Ctrl-C): stop the copies, wait for them, drop what was staged.
             self._stop.set()

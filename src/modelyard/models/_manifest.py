@@ -23,6 +23,9 @@ __all__ = ["HashingWriter", "hash_file", "list_files", "manifest_digest", "verif
 
 _MMAP_THRESHOLD = 1 << 20
 """Files from this size up are hashed from a memory map, multi-threaded."""
+WRITEBACK_BYTES = 8 << 20
+"""Every this many bytes written, :class:`HashingWriter` asks the kernel to start writing them back."""
+_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", None)
 
 
 class HashingWriter:
@@ -30,6 +33,12 @@ class HashingWriter:
 
     Serializers that accept a file object (joblib, pickle) write through it, so the file is written
     once and its digest is known when it is closed — no second read.
+
+    Every :data:`WRITEBACK_BYTES` it also starts the kernel's writeback of what it wrote so far
+    (``posix_fadvise(DONTNEED)`` on dirty pages starts an asynchronous write on Linux and evicts
+    nothing still dirty), so the disk works while the serializer still computes, and the ``fsync``
+    that makes the blob durable later waits only for the tail. Durability itself is unchanged: it
+    is still that ``fsync``.
     """
 
     def __init__(self, path: Path) -> None:
@@ -38,13 +47,24 @@ class HashingWriter:
         # pool to pay off (measured: 1.38x a plain joblib.dump single-threaded, 1.7x with AUTO).
         self._hasher = blake3.blake3()
         self._size = 0
+        self._written_back = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Hash and write ``data``; return the number of bytes written."""
         self._hasher.update(data)
         written = self._file.write(data)
         self._size += written
+        if _DONTNEED is not None and self._size - self._written_back >= WRITEBACK_BYTES:
+            self._start_writeback()
         return written
+
+    def _start_writeback(self) -> None:
+        self._file.flush()
+        try:
+            os.posix_fadvise(self._file.fileno(), self._written_back, self._size - self._written_back, _DONTNEED)
+        except OSError:  # a filesystem without it: the final fsync does all the work, as before
+            pass
+        self._written_back = self._size
 
     def tell(self) -> int:
         """The current position (joblib aligns arrays with it)."""

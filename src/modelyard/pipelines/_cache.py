@@ -23,6 +23,7 @@ from modelyard.pipelines._step import Step
 __all__ = ["cache_key", "code_digest", "dependency_digest"]
 
 _code_digests: dict[Any, str] = {}
+_PACKAGE = "package:"
 _SYSTEM_DIRS = tuple(
     {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sysconfig.get_paths()["stdlib"]) if p}
 )
@@ -127,11 +128,17 @@ def cache_key(step: Step, arguments: Any, input_digests: Sequence[str], dependen
 
 
 def dependency_digest(dep: Any, resolve_dataset: Callable[[str], str] | None) -> str:
-    """Digest of one declared dependency: a file or directory (content), or a dataset version reference."""
+    """Digest of one declared dependency.
+
+    A file or directory (its content), a dataset version reference (``name@3``: that version's
+    digest), or an installed package (``package:scikit-learn``: its version).
+    """
     if isinstance(dep, Mapping) or not isinstance(dep, (str, Path)):
         raise InvalidInputError(
             f"depends_on entries are file or directory paths or dataset references (name@3), got {dep!r}."
         )
+    if isinstance(dep, str) and dep.startswith(_PACKAGE):
+        return _package_digest(dep[len(_PACKAGE) :])
     path = Path(dep)
     if path.is_file():
         return _file_digest(path)
@@ -144,9 +151,23 @@ def dependency_digest(dep: Any, resolve_dataset: Callable[[str], str] | None) ->
     if isinstance(dep, str) and "@" in dep and resolve_dataset is not None:
         return resolve_dataset(dep)
     raise InvalidInputError(
-        f"depends_on entry {str(dep)!r} is neither an existing file or directory nor a dataset version "
-        "reference (name@3, name@latest)."
+        f"depends_on entry {str(dep)!r} is neither an existing file or directory, a dataset version "
+        "reference (name@3, name@latest) nor an installed package (package:scikit-learn)."
     )
+
+
+def _package_digest(name: str) -> str:
+    """Digest of an installed distribution's name and version (``package:NAME`` in ``depends_on``)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version(name.strip())
+    except (metadata.PackageNotFoundError, ValueError):
+        raise InvalidInputError(
+            f"depends_on entry 'package:{name}' names no installed package; use the distribution's name "
+            "as pip knows it (package:scikit-learn)."
+        ) from None
+    return hashlib.sha256(f"package:{name.strip().lower()}=={version}".encode()).hexdigest()
 
 
 def _file_digest(path: Path) -> str:

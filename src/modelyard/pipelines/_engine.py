@@ -254,6 +254,10 @@ class Engine:
             self.recorder.finish(status.value, error)
             self.final = (status, error, _now())
             return status, self.failed, error
+        except KeyboardInterrupt:
+            self.cancelled.set()
+            self._interrupted()
+            raise
         except BaseException:
             self.cancelled.set()
             self.recorder.close()
@@ -500,6 +504,21 @@ class Engine:
             self.recorder.flush()  # a failure is written at once
         except ModelyardError:
             pass  # written with the final status instead
+
+    def _interrupted(self) -> None:
+        """Ctrl-C in the calling process: end the run ``KILLED`` (its unfinished steps too), not ``RUNNING``."""
+        error = "interrupted (KeyboardInterrupt)"
+        try:
+            for name, state in self.states.items():
+                if state.status == RunStatus.RUNNING:
+                    state.status = RunStatus.KILLED
+                    start = (self.records.get(name) or {}).get("start_time")
+                    self._record(name, state, RunStatus.KILLED, start_time=start, error=error)
+            self._close_unstarted(RunStatus.KILLED)
+            self.recorder.finish(RunStatus.KILLED.value, error)
+            self.final = (RunStatus.KILLED, error, _now())
+        except BaseException:  # noqa: BLE001 - a second interrupt or a store error: `resume --force` recovers
+            self.recorder.close()
 
     def _close_unstarted(self, final: RunStatus) -> None:
         for name, state in self.states.items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from modelyard.pipelines._dag import Node
     from modelyard.pipelines._engine import Engine
 
-__all__ = ["Executor", "open_executor"]
+__all__ = ["Executor", "open_executor", "ray_options"]
 
 _ray_lock = threading.Lock()
 
@@ -77,6 +78,10 @@ class ThreadExecutor:
     def _run(self, name: str, task: StepTask, start: int) -> None:
         try:
             outcome = self.engine.run_here(task)
+        except KeyboardInterrupt:
+            if threading.current_thread() is threading.main_thread():
+                raise  # Ctrl-C during a step run inline: the engine ends the run KILLED
+            outcome = _failure(start, "KeyboardInterrupt: interrupted")
         except BaseException as exc:  # noqa: BLE001 - reported as the step's failure
             outcome = _failure(start, f"{type(exc).__name__}: {exc}")
         self.engine.completions.put((name, outcome))
@@ -180,6 +185,22 @@ def ensure_ray(address: str | None) -> Any:
     return ray
 
 
+def ray_options(resources: Mapping[str, float]) -> dict[str, Any]:
+    """A step's ``resources`` as Ray task options.
+
+    ``cpu`` -> ``num_cpus``, ``gpu`` -> ``num_gpus``, ``memory`` (bytes) -> ``memory`` (left out
+    when 0, Ray's default of no reservation).
+    """
+    options: dict[str, Any] = {
+        "num_cpus": float(resources.get("cpu", 1)),
+        "num_gpus": float(resources.get("gpu", 0)),
+    }
+    memory = int(resources.get("memory", 0))
+    if memory > 0:
+        options["memory"] = memory
+    return options
+
+
 class RayExecutor:
     """Each step a Ray task; inputs and outputs through the blob store."""
 
@@ -210,8 +231,7 @@ class RayExecutor:
                 f"step {node.name!r} cannot run with executor='ray': its function or inputs cannot be "
                 f"pickled ({type(exc).__name__}: {exc})."
             ) from None
-        resources = node.step.resources
-        return payload, float(resources.get("cpu", 1)), float(resources.get("gpu", 0))
+        return payload, ray_options(node.step.resources)
 
     def remote(self, task: Any) -> bool:
         """Every step runs in a Ray worker."""
@@ -219,8 +239,8 @@ class RayExecutor:
 
     def submit(self, name: str, task: Any, start: int) -> None:
         """Submit the Ray task; its completion is posted from Ray's callback."""
-        payload, cpus, gpus = task
-        ref = self._remote.options(num_cpus=cpus, num_gpus=gpus).remote(payload, self.blobs_url)
+        payload, options = task
+        ref = self._remote.options(**options).remote(payload, self.blobs_url)
         future = ref.future()
         future.add_done_callback(lambda f: self._done(name, f, start))
 

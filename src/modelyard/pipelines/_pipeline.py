@@ -257,7 +257,12 @@ def load_pipeline(target: str) -> Pipeline:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise PipelineNotFoundError(f"pipeline {target!r}: module {exc.name!r} cannot be imported.") from None
+        hint = (
+            "run from the directory that contains it (it is importable from there) or install its package"
+            if exc.name is not None and module_name.split(".")[0] == exc.name.split(".")[0]
+            else "install it where the pipeline runs"
+        )
+        raise PipelineNotFoundError(f"pipeline {target!r}: module {exc.name!r} cannot be imported; {hint}.") from None
     except ModelyardError as exc:
         raise InvalidPipelineError(f"pipeline {target!r}: importing {module_name} failed: {exc}") from exc
     except Exception as exc:

@@ -104,6 +104,4 @@ def enqueue_pipeline(
     """Queue a run of the pipeline at ``target`` now (a manual trigger); a worker executes it."""
     found, values = _checked(target, params)
     c = _client(client)
-    return c.backend.enqueue_pipeline_run(
-        project or c.project, found.name, target, params=values, executor=executor
-    )
+    return c.backend.enqueue_pipeline_run(project or c.project, found.name, target, params=values, executor=executor)

@@ -124,12 +124,13 @@ class PipelineService:
             raise InvalidInputError(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}.")
         with self.store.write() as tx:
             row = tx.pipeline_run_row(run_id)
-            if row.cancel_requested is not None:
-                raise ConflictError(f"Pipeline run {run_id} was cancelled; start a new run instead.")
             if row.status == RunStatus.RUNNING.value:
                 raise ConflictError(f"Pipeline run {run_id} is already running.")
+            if row.cancel_requested is not None and row.status != RunStatus.KILLED.value:
+                # cancelled while queued or while starting: it must not start; a KILLED run may be resumed
+                raise ConflictError(f"Pipeline run {run_id} was cancelled; start a new run instead.")
             tx.update_run(run_id, status=RunStatus.RUNNING.value, end_time=None, error=None)
-            tx.update_pipeline_run(run_id, dag=json.dumps(dict(dag)), executor=executor)
+            tx.update_pipeline_run(run_id, dag=json.dumps(dict(dag)), executor=executor, cancel_requested=None)
             self._audit(tx, "pipeline_run.start", run_id, row.project, {"executor": executor, "from": row.status})
             return tx.get_pipeline_run(run_id)
 
@@ -139,16 +140,29 @@ class PipelineService:
         records: Sequence[Mapping[str, Any]],
         *,
         finish: Mapping[str, Any] | None = None,
+        scoped: bool = False,
     ) -> bool:
         """Write a batch of step runs (one transaction); optionally end the pipeline run too.
 
         ``finish`` is ``{"status": ..., "error": ...}``. Returns whether cancellation was requested.
+        With ``scoped`` (records sent to the server) blob outputs must be blobs the project uploaded
+        or already references: a bare digest could name another project's data.
         """
         validate_run_id(run_id)
         checked = [_check_record(r) for r in records]
         with self.store.write() as tx:
             row = tx.pipeline_run_row(run_id)
             project_id = tx.project_id(row.project)
+            if scoped:
+                outputs = [o for r in checked for o in r.get("outputs", ())]
+                # Outputs with a ``ref`` name a dataset or model version (checked by those services).
+                blobs = {o["digest"] for o in outputs if o.get("digest") and o["kind"] != "inline" and not o.get("ref")}
+                unknown = sorted(blobs - tx.digests_in_project(project_id, blobs))
+                if unknown:
+                    raise InvalidInputError(
+                        f"step outputs reference {len(unknown)} blob(s) not uploaded to project {row.project!r} "
+                        f"(first: {unknown[0]}); upload them first (PUT /api/v1/pipelines/blobs/{{digest}})."
+                    )
             tx.write_step_runs(run_id, project_id, self.caller.user, checked)
             if finish is not None:
                 status = RunStatus(finish["status"])

@@ -13,6 +13,7 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from pathlib import PurePath
 from typing import Any, overload
 
 from modelyard.errors import InvalidPipelineError
@@ -99,6 +100,11 @@ class Step:
         self.retry_delay = float(retry_delay)
         self.timeout = None if timeout is None else float(timeout)
         self.cache_expiration = None if cache_expiration is None else float(cache_expiration)
+        if isinstance(depends_on, (str, bytes)) or not all(isinstance(d, (str, PurePath)) for d in depends_on):
+            raise InvalidPipelineError(
+                f"step {self.name!r}: depends_on is a list of file or directory paths, dataset references "
+                f"(name@3) or packages (package:scikit-learn), got {depends_on!r}."
+            )
         self.depends_on = tuple(depends_on)
         self.outputs = outputs if outputs is not None else _outputs_from_annotation(fn)
         if not isinstance(self.outputs, int) or self.outputs < 1:
@@ -196,11 +202,12 @@ def step(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
             parameters, inputs and ``depends_on`` are unchanged; off by default, because a cached
             side-effecting step goes stale silently); ``retries`` and ``retry_delay`` (seconds,
             doubled after each try); ``timeout`` (seconds; the step then runs in a child process
-            that is stopped at the limit); ``resources`` (``{"cpu": 1, "gpu": 0}``, Ray's
-            ``num_cpus``/``num_gpus``); ``cache_expiration`` (seconds or a ``timedelta``);
-            ``depends_on`` (files, directories or dataset version references whose content is part
-            of the cache key); ``outputs`` (how many values the step returns as a tuple; default from
-            a ``-> tuple[A, B]`` annotation, else 1).
+            that is stopped at the limit); ``resources`` (``{"cpu": 1, "gpu": 0, "memory": 0}``,
+            Ray's ``num_cpus``/``num_gpus``/``memory`` in bytes); ``cache_expiration`` (seconds or
+            a ``timedelta``); ``depends_on`` (files, directories, dataset version references such as
+            ``iris@3`` or installed package versions such as ``package:scikit-learn``, all part of the
+            cache key); ``outputs`` (how many values the step returns as a tuple; default from a
+            ``-> tuple[A, B]`` annotation, else 1).
 
     Example::
 

@@ -284,7 +284,11 @@ def _sections(card: ModelCard) -> list[tuple[str, list[tuple[str, Any]]]]:
         ("Metrics", q.performance_metrics),
         (
             "Permutation feature importance (mean ± std)",
-            {k: f"{v.get('mean', 0):.4g} ± {v.get('std', 0):.2g}" for k, v in q.feature_importance.items()},
+            {
+                k: f"{v.get('mean', 0):.4g} ± {v.get('std', 0):.2g}"
+                + (f"; mean absolute SHAP {v['shap']:.4g}" if "shap" in v else "")
+                for k, v in q.feature_importance.items()
+            },
         ),
     ]
     cons: list[tuple[str, Any]] = [

@@ -7,8 +7,15 @@ stores its files as the run's ``model/`` artifacts (so ``runs:/<run id>/model`` 
 ``load`` resolves a reference to a package manifest, materialises the package once into
 ``<home>/cache/models/<package digest>/`` (written beside it, then renamed into place, so a
 half-written cache entry is never seen), and loads it with every file verified against the
-registry's manifest — also when it comes from the cache. Packages from the store (registered
-versions and run artifacts) are trusted; an arbitrary directory needs ``trust=True``.
+registry's manifest — also when it comes from the cache.
+
+The trust rule: a package that needs pickle (``unsafe_format``) loads without ``trust=True`` only
+from the store, as a version registered by an authenticated user with write access to its project
+(``ModelVersion.trusted``; in embedded mode the caller owns the store, so what it registers is
+trusted). Over a server with auth off nobody is authenticated: its versions are not trusted. A
+run's package (``runs:/<id>/model``) is trusted when it is embedded or is the package of a trusted
+version registered from that run. Anything else — an arbitrary directory included — needs
+``trust=True``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.data._manifest import digest_of_entries
 from modelyard.entities import AliasChange, ModelFile, ModelVersion, PromotionRequest, RegisteredModel
-from modelyard.errors import InvalidInputError, ModelIntegrityError
+from modelyard.errors import InvalidInputError, ModelIntegrityError, UntrustedModelError
 from modelyard.registry._refs import parse_model_ref
 
 if TYPE_CHECKING:
@@ -69,6 +76,7 @@ class RegistryClient:
         target: Any = None,
         flavor: str | None = None,
         description: str = "",
+        shap: bool | None = None,
     ) -> ModelVersion | ModelPackage:
         """Package ``model`` on run ``run_id`` (artifacts under ``model/``) and register it as ``name``.
 
@@ -85,6 +93,8 @@ class RegistryClient:
             target: the label column of ``eval_data`` when it is a DataFrame.
             flavor: force a flavor (default: detected).
             description: the version's description.
+            shap: with ``eval_data``, also store the mean absolute SHAP value per feature (default:
+                when the ``shap`` extra is installed; ``False`` skips it, ``True`` requires it).
 
         Returns:
             The new :class:`ModelVersion`, or the :class:`~modelyard.models.ModelPackage` written
@@ -96,7 +106,7 @@ class RegistryClient:
         validate_model_name(name)
         importance = None
         if eval_data is not None:
-            importance = _importance(model, eval_data, target)
+            importance = _importance(model, eval_data, target, _want_shap(shap))
         # Staged beside the store (same filesystem as a local blob store by default), so the files
         # can be hardlinked into it instead of copied a second time.
         staging = self.cache_dir.parent / "tmp"
@@ -158,6 +168,7 @@ class RegistryClient:
             if not files:
                 raise InvalidInputError(f"{ref} holds no model package; log one with yard.log_model.")
             run_id, path = parsed.run_id, parsed.path
+            source = f"runs:/{run_id}/{path}"
 
             def fetch(dst: Path) -> None:
                 self.backend.download_artifacts(run_id, path, dst)
@@ -170,19 +181,36 @@ class RegistryClient:
             version = self.backend.get_model_version(self._project(project), ref)
             files = version.files
             exact = version.ref
+            source = version.ref
 
             def fetch(dst: Path) -> None:
                 self.backend.download_model(version.project, exact, dst)
 
         expected = {f.path: (f.digest, f.size) for f in files}
         digest = digest_of_entries((f.path, f.digest, f.size) for f in files)
+        if parsed.is_run:
+            trusted = self._run_package_trusted(run_id, digest)
+        else:
+            trusted = version.trusted
         directory = self._cached(digest, fetch)
         try:
-            # Registered versions and run packages come from the store: trusted (see the module doc).
-            return load_model(directory, trust=True, expected_files=expected)
+            return load_model(directory, trust=trust or trusted, expected_files=expected)
         except ModelIntegrityError:
             shutil.rmtree(directory, ignore_errors=True)  # the next load fetches a fresh copy
             raise
+        except UntrustedModelError:
+            raise UntrustedModelError(
+                f"{source} needs pickle to load, and it is not a version registered by an authenticated user "
+                "with write access to its project (registered over a server with auth off, or a run's package "
+                "never registered): register it as an authenticated editor, or pass trust=True if you trust "
+                "whoever wrote it."
+            ) from None
+
+    def _run_package_trusted(self, run_id: str, digest: str) -> bool:
+        """Embedded stores are the caller's own; on a server, a run's package needs a trusted version."""
+        if getattr(self.backend, "location", None) is not None:  # LocalBackend: the caller owns the store
+            return True
+        return any(v.trusted and v.digest == digest for v in self.versions_of_run(run_id))
 
     def _cached(self, digest: str, fetch: Any) -> Path:
         target = self.cache_dir / digest
@@ -320,16 +348,24 @@ class RegistryClient:
         return result
 
 
-def _importance(model: Any, eval_data: Any, target: Any) -> dict[str, dict[str, float]]:
+def _want_shap(shap: bool | None) -> bool:
+    from modelyard.models import shap_available
+
+    if shap and not shap_available():
+        raise InvalidInputError("shap=True needs the shap extra: pip install 'modelyard[shap]'.")
+    return shap_available() if shap is None else bool(shap)
+
+
+def _importance(model: Any, eval_data: Any, target: Any, shap: bool = False) -> dict[str, dict[str, float]]:
     from modelyard.models import permutation_importance
 
     if isinstance(eval_data, tuple):
         if len(eval_data) != 2:
             raise InvalidInputError("eval_data must be (X, y) or a DataFrame with target= naming the label column.")
         X, y = eval_data
-        result: dict[str, dict[str, float]] = permutation_importance(model, X, y)
+        result: dict[str, dict[str, float]] = permutation_importance(model, X, y, shap=shap)
         return result
     if target is None:
         raise InvalidInputError("eval_data as a DataFrame needs target= naming its label column (or pass (X, y)).")
-    result = permutation_importance(model, eval_data, target)
+    result = permutation_importance(model, eval_data, target, shap=shap)
     return result

@@ -54,6 +54,7 @@ def log_model(
     target: Any = None,
     flavor: str | None = None,
     description: str = "",
+    shap: bool | None = None,
 ) -> ModelVersion | ModelPackage:
     """Package ``model`` on the active run (artifacts ``model/``) and register the next version of ``name``.
 
@@ -86,6 +87,7 @@ def log_model(
         target=target,
         flavor=flavor,
         description=description,
+        shap=shap,
     )
 
 

@@ -84,6 +84,7 @@ class RegistryService:
         environments: Sequence[str] = DEFAULT_ENVIRONMENTS,
         approver_role: Role | str = Role.ADMIN,
         role_of: RoleOf | None = None,
+        authenticated: bool = True,
     ) -> None:
         """Bind the service to its stores, the caller, the environments and the approval rule.
 
@@ -94,6 +95,9 @@ class RegistryService:
             environments: the environments versions may be promoted to.
             approver_role: the project role needed to approve or reject promotions.
             role_of: the caller's role in a project; ``None`` in embedded mode (every role).
+            authenticated: the caller proved who they are (a server with auth on; embedded: the
+                store's owner). Versions they register are ``trusted``: a package that needs
+                pickle loads from the registry only as a trusted version.
         """
         self.store = store
         self.blobs = blobs
@@ -101,6 +105,7 @@ class RegistryService:
         self.environments = tuple(validate_name(e, "environment").lower() for e in environments)
         self.approver_role = Role(approver_role)
         self.role_of = role_of
+        self.authenticated = authenticated
 
     def _audit(self, tx: StoreTx, action: str, name: str, project: str, summary: Mapping[str, Any]) -> None:
         tx.append_audit(
@@ -305,6 +310,7 @@ class RegistryService:
                     "requirements": meta["requirements"],
                     "status": ModelVersionStatus.READY.value,
                     "unsafe_format": meta["unsafe_format"],
+                    "trusted": self.authenticated,
                     "description": description,
                     "created_by": self.caller.user,
                     "created_at": stamp,
@@ -352,8 +358,15 @@ class RegistryService:
         unsafe = meta.get("unsafe_format")
         if not isinstance(unsafe, bool):
             raise InvalidInputError(f"{where}: unsafe_format must be true or false, got {unsafe!r}.")
+        from modelyard.models import FLAVORS
+
+        flavor = check_flavor(meta.get("flavor"))
+        if flavor not in FLAVORS:
+            raise InvalidInputError(
+                f"{where} names an unknown flavor {flavor!r}: this modelyard loads {', '.join(sorted(FLAVORS))}."
+            )
         return {
-            "flavor": check_flavor(meta.get("flavor")),
+            "flavor": flavor,
             "signature": check_json_object(meta.get("signature"), "signature"),
             "requirements": check_requirements(meta.get("requirements") or []),
             "unsafe_format": unsafe,
@@ -412,6 +425,8 @@ class RegistryService:
             if row.status != ModelVersionStatus.READY.value:
                 raise ConflictError(f"{model.name}@{number} is archived; restore it before giving it an alias.")
             previous = tx.pointer_version(model.id, "alias", key)
+            if previous is not None and previous.id == row.id:
+                return tx.model_version_entities([row], model.name, project)[0]  # already there: no event
             tx.set_pointer(model.id, "alias", key, row.id, self.caller.user)
             self._audit(
                 tx,

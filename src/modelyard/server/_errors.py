@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelyard.errors import (
@@ -38,6 +38,7 @@ __all__ = [
     "error_response",
     "install_error_handlers",
     "status_for",
+    "wants_page",
 ]
 
 _log = logging.getLogger("modelyard.server")
@@ -157,6 +158,22 @@ class _Redactor:
         return self.pattern.sub("<server path>", message)
 
 
+_MACHINE_PATHS = ("/api/", "/v2/", "/health", "/ready", "/metrics", "/invocations", "/static/")
+
+
+def wants_page(request: Request) -> bool:
+    """Whether an error for this request should be a web UI page rather than a JSON body.
+
+    Addresses outside the API (and the other machine endpoints) are the web UI's: a browser
+    gets a page there, unless the client asks for JSON only (``Accept: application/json``).
+    """
+    path = request.url.path
+    if path.startswith(_MACHINE_PATHS) or path in ("/health", "/ready", "/metrics", "/invocations"):
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept or "json" not in accept
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn exceptions into JSON errors."""
     redact = _Redactor(app)
@@ -176,7 +193,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", "Invalid request: " + "; ".join(_describe(exc.errors())) + ".")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in (404, 405) and wants_page(request):
+            from modelyard.server.ui._render import no_route_page  # the web UI's page for a wrong address
+
+            return no_route_page(request, exc.status_code, exc.headers)
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route {request.url.path}; see /api/v1/openapi.json."

@@ -74,7 +74,8 @@ async def upload_blob(
     validate_name(project, "project name")
     limit = app_state(request).settings.max_upload_bytes
     async with received_upload(request, f"blob {digest[:12]}", limit, digest) as (tmp, _, _):
-        info = await run_in_threadpool(datasets(request, principal).put_uploaded_blob, tmp, digest)
+        info = await run_in_threadpool(datasets(request, principal).put_uploaded_blob, tmp, digest, project)
+    _claim_new_project(request, principal)
     return {"digest": info.digest, "size": info.size}
 
 
@@ -98,6 +99,7 @@ def create_version(
         "num_columns": body.num_columns,
         "schema": body.schema_,
         "profile": body.profile,
+        "scoped": True,  # only blobs this project uploaded or already references
     }
     if body.manifest is not None:
         if body.files:

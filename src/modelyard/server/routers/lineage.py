@@ -80,8 +80,24 @@ def get_card(
     format: Annotated[Literal["json", "md", "html"], Query()] = "json",
 ) -> Response:
     """The card of a version, as JSON (the default), Markdown or HTML."""
-    card = _cards(request, principal).card(project, f"{name}@{selector}")
+    card = _readable(request, principal, _cards(request, principal).card(project, f"{name}@{selector}"))
     return Response(render_card(card, format), media_type=_MEDIA[format])
+
+
+def _readable(request: Request, principal: Principal, card: ModelCard) -> ModelCard:
+    """The card with its lineage cut to the projects the caller may read (as ``GET /lineage`` does)."""
+    if card.lineage is None or principal.is_admin or principal.user is None:
+        return card
+    roles: dict[str, bool] = {}
+
+    def can_read(other: str) -> bool:
+        if other not in roles:
+            role = accounts(request, principal).role_for(principal.user, other)
+            roles[other] = role is not None and role.allows(Role.VIEWER)
+        return roles[other]
+
+    card.lineage = card.lineage.visible_to(can_read)
+    return card
 
 
 @router.patch("/models/{project}/{name}/versions/{selector}/card")
@@ -89,4 +105,4 @@ def update_card(
     project: str, name: str, selector: str, body: CardUpdate, request: Request, principal: Editor
 ) -> ModelCard:
     """Set free-text fields of a version's card (overview, limitations, ...)."""
-    return _cards(request, principal).update(project, f"{name}@{selector}", body.fields)
+    return _readable(request, principal, _cards(request, principal).update(project, f"{name}@{selector}", body.fields))

@@ -106,6 +106,8 @@ def registry(request: Request, principal: Principal) -> RegistryService:
         environments=[e.strip() for e in settings.model_environments.split(",") if e.strip()],
         approver_role=settings.model_approver_role,
         role_of=role_of,
+        # auth off (loopback only): callers are anonymous, so what they register is not trusted
+        authenticated=principal.via != "anonymous",
     )
 
 

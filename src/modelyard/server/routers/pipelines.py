@@ -23,7 +23,7 @@ from modelyard.pipelines._service import PipelineService
 from modelyard.server._auth import requires
 from modelyard.server._context import Principal, app_state, caller_for
 from modelyard.server._uploads import received_upload
-from modelyard.server.routers._deps import accounts
+from modelyard.server.routers._deps import accounts, datasets
 
 __all__ = ["router"]
 
@@ -135,7 +135,7 @@ def start_run(run_id: str, body: PipelineRunStart, request: Request, principal: 
 @router.post("/runs/{run_id}/steps")
 def record_steps(run_id: str, body: StepRecords, request: Request, principal: RunEditor) -> dict[str, bool]:
     """Write a batch of step records (and optionally the run's final status) in one transaction."""
-    cancel = _service(request, principal).record_steps(run_id, body.records, finish=body.finish)
+    cancel = _service(request, principal).record_steps(run_id, body.records, finish=body.finish, scoped=True)
     return {"cancel_requested": cancel}
 
 
@@ -170,7 +170,7 @@ async def upload_output_blob(
     validate_name(project, "project name")
     limit = app_state(request).settings.max_upload_bytes
     async with received_upload(request, f"blob {digest[:12]}", limit, digest) as (tmp, _, _):
-        info = await run_in_threadpool(app_state(request).blobs.put_file, tmp)
+        info = await run_in_threadpool(datasets(request, principal).put_uploaded_blob, tmp, digest, project)
     return {"digest": info.digest, "size": info.size}
 
 

@@ -26,7 +26,16 @@ from modelyard.server._auth import SESSION_COOKIE
 from modelyard.server._context import Principal, app_state
 from modelyard.server._errors import status_for
 
-__all__ = ["UiRoute", "form_value", "form_values", "render", "render_message", "signin_redirect", "templates"]
+__all__ = [
+    "UiRoute",
+    "form_value",
+    "form_values",
+    "no_route_page",
+    "render",
+    "render_message",
+    "signin_redirect",
+    "templates",
+]
 
 
 @cache
@@ -158,6 +167,25 @@ def error_page(request: Request, exc: Exception) -> Response:
     else:
         title = _TITLES.get(status, "Error")
     return render_message(request, title, exc.message, status=status, detail=exc.code)
+
+
+def no_route_page(request: Request, status: int, headers: Mapping[str, str] | None = None) -> Response:
+    """The page for an address no route serves (404) or a method it does not take (405)."""
+    try:  # show the signed-in user's menu when there is a valid session; never fail on it
+        from modelyard.server._auth import authenticate
+
+        if request.method in ("GET", "HEAD"):
+            authenticate(request)
+    except ModelyardError:  # no session, or an expired one: the page renders without the menu
+        request.state.principal = None
+    if status == 405:
+        message = f"{request.url.path} cannot be used with {request.method}; follow a link or a form instead."
+        response = render_message(request, "Not allowed here", message, status=405, detail="method_not_allowed")
+        if headers and "allow" in {k.lower() for k in headers}:
+            response.headers.update(headers)
+        return response
+    message = f"There is no page at {request.url.path}. Check the address, or start from the projects."
+    return render_message(request, "Page not found", message, status=404, detail="not_found")
 
 
 def _cross_site(request: Request) -> bool:

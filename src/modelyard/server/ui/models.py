@@ -10,7 +10,7 @@ need the editor role (declared by ``requires``); approving or rejecting needs th
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -23,6 +23,7 @@ from modelyard.server._auth import requires
 from modelyard.server._context import Principal, app_state
 from modelyard.server.routers._deps import accounts, datasets, tracking
 from modelyard.server.routers.models import registry
+from modelyard.server.ui._lineage import lineage_of, lineage_view, visible_lineage
 from modelyard.server.ui._render import UiRoute, form_value, render
 
 __all__ = ["router"]
@@ -90,16 +91,16 @@ def model_page(project: str, name: str, request: Request, principal: Viewer) -> 
 def version_page(project: str, name: str, version: int, request: Request, principal: Viewer) -> Response:
     """One version: its model card (generated, with editable fields), signature, files and lineage."""
     found = registry(request, principal).get_version(project, f"{name}@{version}")
-    inputs: list[Any] = []
-    if found.run_id:
-        inputs = tracking(request, principal).list_run_inputs(found.run_id)
+    card = _cards(request, principal).card(project, found.ref)
+    graph = card.lineage or lineage_of(request, principal, "model_version", project, found.ref)
+    card.lineage = graph = visible_lineage(request, principal, graph)
     role = _role(request, principal, project)
     context = {
         "title": f"{found.name}@{found.version} · {project}",
         "project": project,
         "v": found,
-        "inputs": inputs,
-        "card": _cards(request, principal).card(project, found.ref),
+        "lineage": lineage_view(graph, {found.ref: found.environments}),
+        "card": card,
         "card_fields": CARD_FIELDS,
         "importance": sorted((found.importance or {}).items(), key=lambda kv: -kv[1].get("mean", 0.0))[:20],
         "can_edit": role is not None and role.allows(Role.EDITOR),

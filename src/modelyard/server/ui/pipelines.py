@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from modelyard.entities import PipelineRun, Role
+from modelyard.entities import PipelineInfo, PipelineRun, Role
 from modelyard.pipelines._scheduling import SchedulingService
 from modelyard.pipelines._service import PipelineService
 from modelyard.server._auth import requires
@@ -45,15 +45,25 @@ def dag_data(run: PipelineRun) -> dict[str, Any]:
 
 @router.get("/projects/{project}/pipelines")
 def pipelines_page(project: str, request: Request, principal: ProjectViewer) -> Response:
-    """Pipelines that ran in a project, their schedules, and the recent pipeline runs."""
+    """Pipelines of a project (those that ran and those registered for the scheduler), schedules, triggers, runs."""
     service = _service(request, principal)
-    schedules = SchedulingService(app_state(request).store, caller_for(request, principal)).list_schedules(project)
+    scheduling = SchedulingService(app_state(request).store, caller_for(request, principal))
+    schedules = scheduling.list_schedules(project)
+    triggers = scheduling.list_triggers(project)
+    pipelines = service.list_pipelines(project)
+    known = {p.name for p in pipelines}
+    registered = [(s.pipeline, s.target) for s in schedules] + [(t.pipeline, t.target) for t in triggers]
+    for name, target in registered:  # registered for the scheduler, not run yet: still a definition
+        if name not in known:
+            known.add(name)
+            pipelines.append(PipelineInfo(name=name, project=project, target=target))
     context = {
         "title": f"Pipelines · {project}",
         "project": project,
-        "pipelines": service.list_pipelines(project),
+        "pipelines": pipelines,
         "runs": service.list_pipeline_runs(project, limit=50),
         "schedules": schedules,
+        "triggers": triggers,
     }
     return render(request, "pipelines.html", context)
 

@@ -78,9 +78,7 @@ def project_home(project: str, _: ProjectViewer) -> Response:
 def members_page(project: str, request: Request, principal: ProjectViewer) -> Response:
     """Members of a project and their roles; project admins also manage them here."""
     members = accounts(request, principal).list_members(project)
-    is_admin = principal.is_admin or any(
-        m.user == principal.name and m.role == Role.ADMIN for m in members
-    )
+    is_admin = principal.is_admin or any(m.user == principal.name and m.role == Role.ADMIN for m in members)
     context = {
         "title": f"Members · {project}",
         "project": project,

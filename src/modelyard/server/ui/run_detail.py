@@ -22,6 +22,7 @@ from modelyard.server._auth import requires
 from modelyard.server._context import Principal
 from modelyard.server.routers._deps import tracking
 from modelyard.server.routers.models import registry
+from modelyard.server.ui._lineage import lineage_of, lineage_view
 from modelyard.server.ui._render import UiRoute, render
 
 __all__ = ["chart_data", "router"]
@@ -43,11 +44,16 @@ def run_page(run_id: str, request: Request, principal: RunViewer) -> Response:
     run = service.get_run(run_id)
     children = service.search_runs(run.project, f"attributes.parent_id = '{run.id}'", ["start_time asc"], 100)
     keys = sorted(run.metrics)
+    inputs = service.list_run_inputs(run_id)
+    outputs = registry(request, principal).versions_of_run(run_id)
+    known = {("run", run.id): run, ("inputs", run.id): inputs, ("models", run.id): outputs}
+    graph = lineage_of(request, principal, "run", run.project, run.id, known)
     context = {
         "title": f"{run.name} · {run.project}",
         "run": run,
-        "inputs": service.list_run_inputs(run_id),
-        "outputs": registry(request, principal).versions_of_run(run_id),
+        "inputs": inputs,
+        "outputs": outputs,
+        "lineage": lineage_view(graph, {f"{m.name}@{m.version}": m.environments for m in outputs}),
         "artifacts": service.list_artifacts(run_id),
         "children": list(children),
         "metric_keys": [k for k in keys if not k.startswith("system/")],

@@ -175,9 +175,7 @@ class DatasetRows:
         """Undo the soft deletion of versions (purged ones stay deleted: their files are gone)."""
         for start in range(0, len(version_ids), _CHUNK):
             chunk = list(version_ids[start : start + _CHUNK])
-            self.conn.execute(
-                sa.update(_v).where(_v.c.id.in_(chunk), _v.c.purged_at.is_(None)).values(deleted_at=None)
-            )
+            self.conn.execute(sa.update(_v).where(_v.c.id.in_(chunk), _v.c.purged_at.is_(None)).values(deleted_at=None))
 
     def purge_versions(self, version_ids: Sequence[int], stamp: int) -> set[str]:
         """Erase the files, schema and profile of versions (rows stay as tombstones for lineage).
@@ -213,8 +211,18 @@ class DatasetRows:
             )
         return found
 
+    def grant_blobs(self, project_id: int, digests: Iterable[str]) -> None:
+        """Record that the project uploaded these blobs' bytes (see ``project_blobs``)."""
+        rows = [{"project_id": project_id, "digest": d, "created_at": now_ms()} for d in sorted(set(digests))]
+        if rows:
+            table = t.project_blobs
+            self.conn.execute(upsert(self.conn, table).on_conflict_do_nothing(), rows)
+
     def digests_in_project(self, project_id: int, digests: Iterable[str]) -> set[str]:
-        """Those of ``digests`` that files of the project's datasets or artifacts of its runs reference."""
+        """Those of ``digests`` the project may reference: uploaded to it, or used by its objects.
+
+        Its objects: files of its dataset versions, artifacts and step outputs of its runs.
+        """
         wanted = sorted(set(digests))
         found: set[str] = set()
         for start in range(0, len(wanted), _CHUNK):
@@ -229,9 +237,23 @@ class DatasetRows:
             )
             found.update(
                 self.conn.execute(
+                    sa.select(t.project_blobs.c.digest).where(
+                        t.project_blobs.c.digest.in_(chunk), t.project_blobs.c.project_id == project_id
+                    )
+                ).scalars()
+            )
+            found.update(
+                self.conn.execute(
                     sa.select(t.artifacts.c.digest)
                     .join(t.runs, t.runs.c.id == t.artifacts.c.run_id)
                     .where(t.artifacts.c.digest.in_(chunk), t.runs.c.project_id == project_id)
+                ).scalars()
+            )
+            found.update(
+                self.conn.execute(
+                    sa.select(t.step_outputs.c.digest)
+                    .join(t.runs, t.runs.c.id == t.step_outputs.c.step_run_id)
+                    .where(t.step_outputs.c.digest.in_(chunk), t.runs.c.project_id == project_id)
                 ).scalars()
             )
         return found

@@ -215,6 +215,7 @@ class ModelRows:
                 environments=environments[r.id],
                 status=ModelVersionStatus(r.status),
                 unsafe_format=bool(r.unsafe_format),
+                trusted=bool(r.trusted),
                 metrics={k: (float("nan") if v is None else float(v)) for k, v in (_json(r.metrics) or {}).items()},
                 importance=_json(r.importance),
                 requirements=_json(r.requirements) or [],

@@ -23,7 +23,7 @@ from modelyard.errors import SchemaOutdatedError, StoreError
 
 __all__ = ["HEAD_REVISION", "create_engine", "current_revision", "upgrade"]
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 """The newest Alembic revision; a test checks it equals Alembic's head."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"

@@ -54,6 +54,7 @@ __all__ = [
     "pipeline_schedules",
     "pipeline_triggers",
     "pipeline_workers",
+    "project_blobs",
     "projects",
     "promotion_requests",
     "registered_models",
@@ -340,6 +341,18 @@ run_inputs = Table(
 )
 
 
+# Blobs a project proved it holds by uploading their bytes through the server (revision 0007): a
+# version or step output recorded over the API may only reference those, or blobs the project's
+# objects already reference — never a blob known by digest alone (it may be another project's data).
+project_blobs = Table(
+    "project_blobs",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+
 # Model registry (revision 0004). A registered model's ``name_key`` is its name NFC-normalised and
 # case-folded, unique per project, so ``Churn`` and ``churn`` name one model. A version's files are
 # blobs (the run's ``model/`` artifacts); its ``digest`` is the package digest. Alias and environment
@@ -377,6 +390,7 @@ model_versions = Table(
     Column("requirements", Text, nullable=False, default="[]"),  # JSON
     Column("status", String(16), nullable=False),
     Column("unsafe_format", Boolean, nullable=False, default=False),
+    Column("trusted", Boolean, nullable=False, default=False),  # registered by an authenticated writer
     Column("description", Text, nullable=False, default=""),
     Column("created_by", String(KEY), nullable=False),
     Column("created_at", BigInteger, nullable=False),

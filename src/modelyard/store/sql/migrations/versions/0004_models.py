@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("requirements", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("unsafe_format", sa.Boolean(), nullable=False),
+        sa.Column("trusted", sa.Boolean(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("created_by", sa.String(length=250), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
