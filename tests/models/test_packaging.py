@@ -384,3 +384,18 @@ def test_an_onnx_graph_declares_its_input_signature(tmp_path: Path, data: tuple[
     assert loaded.predict(x[:3]).shape[0] == 3
     with pytest.raises(SignatureMismatchError, match=r"input has shape \[3, 2\], expected \[-1, 4\]"):
         loaded.predict(x[:3, :2])
+
+
+def test_early_writeback_writes_the_same_bytes_and_digest(tmp_path: Path) -> None:
+    from modelyard.models._manifest import WRITEBACK_BYTES, HashingWriter, early_writeback, hash_file
+
+    chunks = [os.urandom(1 << 20) for _ in range(WRITEBACK_BYTES // (1 << 20) * 2 + 3)]
+    results = []
+    for name, context in (("plain", None), ("early", early_writeback())):
+        with context or open(os.devnull):  # noqa: SIM115 - a do-nothing context for the plain case
+            with HashingWriter(tmp_path / name) as writer:
+                for chunk in chunks:
+                    writer.write(chunk)
+                results.append(writer.close())
+    assert results[0] == results[1] == hash_file(tmp_path / "early") == hash_file(tmp_path / "plain")
+    assert results[0][1] == sum(len(c) for c in chunks)

@@ -9,8 +9,10 @@ so hashing a just-written file costs a fraction of writing it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import blake3
@@ -19,13 +21,29 @@ from modelyard.data._manifest import digest_of_entries
 from modelyard.errors import ModelIntegrityError
 from modelyard.models._types import FileManifest
 
-__all__ = ["HashingWriter", "hash_file", "list_files", "manifest_digest", "verify_files"]
+__all__ = ["HashingWriter", "early_writeback", "hash_file", "list_files", "manifest_digest", "verify_files"]
 
 _MMAP_THRESHOLD = 1 << 20
 """Files from this size up are hashed from a memory map, multi-threaded."""
 WRITEBACK_BYTES = 8 << 20
 """Every this many bytes written, :class:`HashingWriter` asks the kernel to start writing them back."""
 _DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", None)
+_WRITEBACK: contextvars.ContextVar[bool] = contextvars.ContextVar("modelyard_early_writeback", default=False)
+
+
+@contextlib.contextmanager
+def early_writeback() -> Iterator[None]:
+    """Within this block, :class:`HashingWriter` starts the kernel's writeback as it writes.
+
+    For files about to be made durable (``log_model`` stores them as blobs, fsynced): the disk
+    works while the serializer still computes, so that ``fsync`` waits only for the tail. Files
+    nobody fsyncs (a plain ``save_model``) are better left to the page cache.
+    """
+    token = _WRITEBACK.set(True)
+    try:
+        yield
+    finally:
+        _WRITEBACK.reset(token)
 
 
 class HashingWriter:
@@ -34,11 +52,11 @@ class HashingWriter:
     Serializers that accept a file object (joblib, pickle) write through it, so the file is written
     once and its digest is known when it is closed — no second read.
 
-    Every :data:`WRITEBACK_BYTES` it also starts the kernel's writeback of what it wrote so far
-    (``posix_fadvise(DONTNEED)`` on dirty pages starts an asynchronous write on Linux and evicts
-    nothing still dirty), so the disk works while the serializer still computes, and the ``fsync``
-    that makes the blob durable later waits only for the tail. Durability itself is unchanged: it
-    is still that ``fsync``.
+    Inside :func:`early_writeback`, every :data:`WRITEBACK_BYTES` it also starts the kernel's
+    writeback of what it wrote so far (``posix_fadvise(DONTNEED)`` on dirty pages starts an
+    asynchronous write on Linux and evicts nothing still dirty), so the ``fsync`` that makes the
+    blob durable later waits only for the tail. Durability itself is unchanged: it is still that
+    ``fsync``.
     """
 
     def __init__(self, path: Path) -> None:
@@ -48,20 +66,21 @@ class HashingWriter:
         self._hasher = blake3.blake3()
         self._size = 0
         self._written_back = 0
+        self._writeback = _DONTNEED is not None and _WRITEBACK.get()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Hash and write ``data``; return the number of bytes written."""
         self._hasher.update(data)
         written = self._file.write(data)
         self._size += written
-        if _DONTNEED is not None and self._size - self._written_back >= WRITEBACK_BYTES:
+        if self._writeback and self._size - self._written_back >= WRITEBACK_BYTES:
             self._start_writeback()
         return written
 
     def _start_writeback(self) -> None:
         self._file.flush()
         try:
-            os.posix_fadvise(self._file.fileno(), self._written_back, self._size - self._written_back, _DONTNEED)
+            os.posix_fadvise(self._file.fileno(), self._written_back, self._size - self._written_back, _DONTNEED or 0)
         except OSError:  # a filesystem without it: the final fsync does all the work, as before
             pass
         self._written_back = self._size

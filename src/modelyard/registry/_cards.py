@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.entities import DatasetVersion, ModelVersion, PromotionRequest, Run, RunInput
 from modelyard.errors import InvalidInputError, NotFoundError
-from modelyard.registry._lineage import LineageGraph, ServiceLineageSource, build_lineage
+from modelyard.registry._lineage import CachedLineageSource, LineageGraph, ServiceLineageSource, build_lineage
 from modelyard.registry._refs import parse_model_ref
 
 if TYPE_CHECKING:
@@ -405,33 +405,35 @@ class ModelCardService:
         self.datasets = datasets
 
     def card(self, project: str, ref: str) -> ModelCard:
-        """The card of the version ``ref`` names (``churn@3``, ``churn@champion``, ...)."""
-        version = self.registry.get_version(project, ref, files=False)
+        """The card of the version ``ref`` names (``churn@3``, ``churn@champion``, ...).
+
+        The card and its lineage graph read through one memoising source, so each run and dataset
+        version is read once however many places of the card mention it.
+        """
+        parsed = parse_model_ref(ref)
+        with self.registry.store.read() as tx:
+            model, row = self.registry._resolve(tx, project, parsed)
+            version = tx.model_version_entities([row], model.name, project, files=False)[0]
+            fields = _load_fields(row.card)
+        source = CachedLineageSource(ServiceLineageSource(self.tracking, self.datasets, self.registry))
+        source._memo[("get_model_version", (project, version.ref))] = version
         run: Run | None = None
         inputs: list[tuple[RunInput, DatasetVersion | None]] = []
         if version.run_id:
             try:
-                run = self.tracking.get_run(version.run_id)
+                run = source.get_run(version.run_id)
             except NotFoundError:
                 run = None
         if run is not None:
-            for use in self.tracking.list_run_inputs(run.id):
+            for use in source.run_inputs(run.id):
                 try:
-                    dv = self.datasets.get_version(use.project, use.ref, files=False, include_deleted=True)
+                    dv: DatasetVersion | None = source.get_dataset_version(use.project, use.ref)
                 except NotFoundError:
                     dv = None
                 inputs.append((use, dv))
         promotions = [p for p in self.registry.list_promotions(project, version.name) if p.version == version.version]
-        source = ServiceLineageSource(self.tracking, self.datasets, self.registry)
         graph = build_lineage(source, "model_version", project, version.ref)
-        return build_card(
-            version,
-            run=run,
-            inputs=inputs,
-            promotions=promotions,
-            fields=self.fields(project, version.ref),
-            lineage=graph,
-        )
+        return build_card(version, run=run, inputs=inputs, promotions=promotions, fields=fields, lineage=graph)
 
     def fields(self, project: str, ref: str) -> dict[str, str]:
         """The edited free-text fields of a version's card."""

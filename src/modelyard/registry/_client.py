@@ -20,6 +20,7 @@ version registered from that run. Anything else — an arbitrary directory inclu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -101,6 +102,7 @@ class RegistryClient:
             when ``register=False``.
         """
         from modelyard.models import save_model
+        from modelyard.models._manifest import early_writeback
         from modelyard.registry._refs import validate_model_name
 
         validate_model_name(name)
@@ -111,17 +113,20 @@ class RegistryClient:
         # can be hardlinked into it instead of copied a second time.
         staging = self.cache_dir.parent / "tmp"
         staging.mkdir(parents=True, exist_ok=True)
+        local = getattr(self.backend, "location", None) is not None
         with tempfile.TemporaryDirectory(prefix="modelyard-model-", dir=staging) as tmp:
             package_dir = Path(tmp) / "package"
-            package = save_model(
-                model,
-                package_dir,
-                flavor=flavor,
-                input_example=input_example,
-                signature=signature,
-                requirements=requirements,
-                run_id=run_id,
-            )
+            # A local store fsyncs these very files as blobs: start their writeback while writing.
+            with early_writeback() if local else contextlib.nullcontext():
+                package = save_model(
+                    model,
+                    package_dir,
+                    flavor=flavor,
+                    input_example=input_example,
+                    signature=signature,
+                    requirements=requirements,
+                    run_id=run_id,
+                )
             files = [(package_dir / rel, f"{MODEL_ARTIFACT_PATH}/{rel}") for rel in sorted(package.files)]
             self.backend.log_model_files(run_id, files)
         if not register:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from modelyard.tracking._service import TrackingService
 
 __all__ = [
+    "CachedLineageSource",
     "LineageEdge",
     "LineageGraph",
     "LineageNode",
@@ -400,3 +401,48 @@ class ServiceLineageSource:
     def get_model_version(self, project: str, ref: str) -> ModelVersionLike:
         """A model version by reference."""
         return self.registry.get_version(project, ref, files=False)
+
+
+class CachedLineageSource:
+    """A `LineageSource` that reads each object once (a card and its graph share the same reads)."""
+
+    def __init__(self, source: LineageSource) -> None:
+        """Wrap ``source``."""
+        self.source = source
+        self._memo: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def _once(self, name: str, *args: str) -> Any:
+        key = (name, args)
+        if key not in self._memo:
+            self._memo[key] = getattr(self.source, name)(*args)
+        return self._memo[key]
+
+    def dataset_consumers(self, project: str, ref: str) -> list[RunInput]:
+        """The runs that used a dataset version."""
+        result: list[RunInput] = self._once("dataset_consumers", project, ref)
+        return result
+
+    def run_inputs(self, run_id: str) -> list[RunInput]:
+        """The dataset versions a run used."""
+        result: list[RunInput] = self._once("run_inputs", run_id)
+        return result
+
+    def get_dataset_version(self, project: str, ref: str) -> DatasetVersion:
+        """A dataset version."""
+        result: DatasetVersion = self._once("get_dataset_version", project, ref)
+        return result
+
+    def get_run(self, run_id: str) -> Run:
+        """A run."""
+        result: Run = self._once("get_run", run_id)
+        return result
+
+    def model_versions_of_run(self, run_id: str) -> list[ModelVersionLike]:
+        """The model versions registered from a run."""
+        result: list[ModelVersionLike] = self._once("model_versions_of_run", run_id)
+        return result
+
+    def get_model_version(self, project: str, ref: str) -> ModelVersionLike:
+        """A model version by reference."""
+        result: ModelVersionLike = self._once("get_model_version", project, ref)
+        return result
