@@ -532,3 +532,28 @@ def test_a_large_file_changed_while_copied_is_refused(
     with pytest.raises(StoreError, match="changed while it was being stored"):
         store.put_file(src)
     assert not [p for p in (Path(store.url) / "objects").rglob("*") if p.is_file()]
+
+
+def test_put_link_with_a_known_digest_does_not_read_the_file_again(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modelyard.blobs._store as store_module
+
+    data = os.urandom(3 << 20)
+    path = tmp_path / "written-by-me"
+    path.write_bytes(data)
+    known = hash_bytes(data)
+    reads: list[object] = []
+    real_hash_file = store_module.hash_file
+    monkeypatch.setattr(store_module, "hash_file", lambda p: reads.append(p) or real_hash_file(p))
+    info, linked = store.put_link(path, known=known)
+    assert (info, linked, reads) == (known, True, [])
+    assert store.read_bytes(known.digest) == data
+    store.verify(known.digest)
+    other = tmp_path / "other"
+    other.write_bytes(b"x" * 10)
+    wrong_size, bad_digest = BlobInfo(hash_bytes(b"x" * 10).digest, 11), BlobInfo("../x", 10)
+    for wrong, message in ((wrong_size, "known digest"), (bad_digest, "digest")):
+        with pytest.raises(InvalidInputError, match=message):
+            store.put_link(other, known=wrong)
+    assert not store.exists(hash_bytes(b"x" * 10).digest)  # nothing stored

@@ -454,7 +454,8 @@ class ModelVersion(_Entity):
     metrics: dict[str, float] = Field(default_factory=dict)
     """The run's latest metric values when the version was registered."""
     importance: dict[str, dict[str, float]] | None = None
-    """Permutation feature importance (``eval_data=`` of ``log_model``): feature -> mean, std."""
+    """Permutation feature importance (``eval_data=`` of ``log_model``): feature -> mean, std (and
+    ``shap``, the mean absolute SHAP value, when the ``shap`` extra is installed)."""
     requirements: list[str] = Field(default_factory=list)
     description: str = ""
     files: list[ModelFile] = Field(default_factory=list)

@@ -51,6 +51,8 @@ def test_listing_and_showing(invoke: Invoke, uri: str) -> None:
     models = _json(invoke("models", "ls", "--uri", uri, "--project", "risk", "--json"))
     assert [(m["name"], m["latest_version"]) for m in models] == [("churn", 2)]
     assert "churn" in _ok(invoke("models", "ls", "--uri", uri, "-p", "risk")).stdout
+    assert "No registered models in project 'other'" in _ok(invoke("models", "ls", "--uri", uri, "-p", "other")).stdout
+    assert _json(invoke("models", "ls", "--uri", uri, "-p", "other", "--json")) == []
     versions = _json(invoke("models", "versions", "churn", "--uri", uri, "-p", "risk", "--json"))
     assert [v["version"] for v in versions] == [2, 1]
     shown = _json(invoke("models", "show", "churn@1", "--uri", uri, "-p", "risk", "--json"))

@@ -59,3 +59,20 @@ def test_eval_data_stores_permutation_importance_and_shap_values_when_installed(
     shap_values = {k: v["shap"] for k, v in mv.importance.items()}
     assert all(value >= 0 for value in shap_values.values()) and max(shap_values.values()) > 0
     assert "mean absolute SHAP" in card_md and f"{shap_values[top]:.4g}" in card_md
+
+
+def test_log_model_does_not_hash_the_package_a_second_time(fluent: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import modelyard.blobs._store as store_module
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    reads: list[object] = []
+    real_hash_file = store_module.hash_file
+    monkeypatch.setattr(store_module, "hash_file", lambda p: reads.append(p) or real_hash_file(p))
+    with yard.start_run():
+        mv = yard.log_model(model, "hashed-once", input_example=X[:5])
+    assert isinstance(mv, yard.ModelVersion) and reads == []  # save_model's digests were reused
+    blobs = fluent.backend.blobs
+    for f in mv.files:
+        blobs.verify(f.digest)  # stored under the right names
+    np.testing.assert_array_equal(yard.models.load("hashed-once@1").predict(X[:5]), model.predict(X[:5]))

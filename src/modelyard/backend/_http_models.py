@@ -45,8 +45,17 @@ class ModelCalls:
     _fetch: Callable[..., None]
     log_artifacts: Callable[..., list[ArtifactInfo]]
 
-    def log_model_files(self, run_id: str, files: Sequence[tuple[Path, str]]) -> list[ArtifactInfo]:
-        """Upload a package's files as the run's artifacts (streamed, checked by the server)."""
+    def log_model_files(
+        self,
+        run_id: str,
+        files: Sequence[tuple[Path, str]],
+        *,
+        known: Mapping[str, tuple[str, int]] | None = None,
+    ) -> list[ArtifactInfo]:
+        """Upload a package's files as the run's artifacts (streamed, checked by the server).
+
+        ``known`` digests are not sent: the server hashes what it receives.
+        """
         return self.log_artifacts(run_id, files)
 
     def register_model_version(

@@ -233,8 +233,17 @@ class Backend(Protocol):
         ...
 
     # models -------------------------------------------------------------------------------
-    def log_model_files(self, run_id: str, files: Sequence[tuple[Path, str]]) -> list[ArtifactInfo]:
-        """Store a model package's files as artifacts of a run (the files are temporary copies)."""
+    def log_model_files(
+        self,
+        run_id: str,
+        files: Sequence[tuple[Path, str]],
+        *,
+        known: Mapping[str, tuple[str, int]] | None = None,
+    ) -> list[ArtifactInfo]:
+        """Store a model package's files as artifacts of a run (the files are temporary copies).
+
+        ``known`` maps artifact paths to the (digest, size) the caller computed while writing them.
+        """
         ...
 
     def register_model_version(

@@ -250,9 +250,18 @@ class LocalBackend:
         return self.tracking.gc(dry_run=dry_run, grace_seconds=grace)
 
     # models -------------------------------------------------------------------------------
-    def log_model_files(self, run_id: str, files: Sequence[tuple[Path, str]]) -> list[ArtifactInfo]:
-        """Store a package's (temporary) files as run artifacts, hardlinked into a local blob store."""
-        return self.registry.log_package_files(run_id, files)
+    def log_model_files(
+        self,
+        run_id: str,
+        files: Sequence[tuple[Path, str]],
+        *,
+        known: Mapping[str, tuple[str, int]] | None = None,
+    ) -> list[ArtifactInfo]:
+        """Store a package's (temporary) files as run artifacts, hardlinked into a local blob store.
+
+        ``known``: artifact path -> (digest, size) of files this process just wrote and hashed.
+        """
+        return self.registry.log_package_files(run_id, files, known=known)
 
     def register_model_version(
         self,

@@ -439,7 +439,7 @@ class BlobStore(LocalWrites):
             remove_file_quietly(tmp)
             raise
 
-    def put_link(self, path: StrPath, *, sync: bool = True) -> tuple[BlobInfo, bool]:
+    def put_link(self, path: StrPath, *, sync: bool = True, known: BlobInfo | None = None) -> tuple[BlobInfo, bool]:
         """Store the file at ``path`` by hardlinking it into a local store instead of copying it.
 
         This is DVC's protected hardlink mode, for data too large to copy: the file and the blob share
@@ -451,6 +451,10 @@ class BlobStore(LocalWrites):
         Args:
             path: The file to store.
             sync: See :meth:`put_file`.
+            known: The file's digest and size when the caller itself has just written and hashed
+                these very bytes (``save_model`` hashes while writing): the file is not read a
+                second time. Its size is checked; a wrong digest would file the bytes under another
+                name, so never pass one computed from anything else.
 
         Returns:
             The blob's digest and size, and whether ``path`` is now a hardlink to the blob.
@@ -464,9 +468,11 @@ class BlobStore(LocalWrites):
             return self.put_file(src, sync=sync), False
         try:
             before = os.stat(src)
-            info = hash_file(src)
+            info = hash_file(src) if known is None else BlobInfo(check_digest(known.digest), known.size)
         except OSError as exc:
             raise InvalidInputError(f"cannot read {src}: {exc.strerror or exc}") from exc
+        if known is not None and info.size != before.st_size:
+            raise InvalidInputError(f"{src} has {before.st_size} bytes, not the {info.size} its known digest is of")
         self._prepare_local()
         if self.exists(info.digest):
             return info, self._relink(src, before, info)

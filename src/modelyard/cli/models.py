@@ -72,8 +72,15 @@ def list_models(project: ProjectOption = None, uri: UriOption = None, as_json: J
     """List the registered models of a project."""
     with open_client(uri, project) as client:
         models = client.registry.list_models()
+        where = client.project
     if as_json:
         print_json([dump(m) for m in models])
+        return
+    if not models:
+        console().print(
+            f"No registered models in project {escape(where)!r}; register one with yard.log_model(model, name).",
+            highlight=False,
+        )
         return
     table = Table("name", "latest", "aliases", "environments", "owner", "updated")
     for m in models:

@@ -128,7 +128,9 @@ class RegistryClient:
                     run_id=run_id,
                 )
             files = [(package_dir / rel, f"{MODEL_ARTIFACT_PATH}/{rel}") for rel in sorted(package.files)]
-            self.backend.log_model_files(run_id, files)
+            # save_model hashed every file as it wrote it: the blob store need not read them again
+            known = {f"{MODEL_ARTIFACT_PATH}/{rel}": entry for rel, entry in package.files.items()}
+            self.backend.log_model_files(run_id, files, known=known)
         if not register:
             return package
         project = self.client.get_run(run_id).project

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.audit import Caller
-from modelyard.blobs import CHUNK_SIZE
+from modelyard.blobs import CHUNK_SIZE, BlobInfo
 from modelyard.data._manifest import digest_of_entries
 from modelyard.entities import (
     AliasChange,
@@ -372,21 +372,32 @@ class RegistryService:
             "unsafe_format": unsafe,
         }
 
-    def log_package_files(self, run_id: str, files: Sequence[tuple[Path, str]]) -> list[ArtifactInfo]:
+    def log_package_files(
+        self,
+        run_id: str,
+        files: Sequence[tuple[Path, str]],
+        *,
+        known: Mapping[str, tuple[str, int]] | None = None,
+    ) -> list[ArtifactInfo]:
         """Store a package's files as artifacts of a run, hardlinked into a local blob store when possible.
 
         The files are ``log_model``'s own temporary copies, so linking them (protected, read-only)
         instead of copying saves writing the package twice; every blob is durable before the rows.
+        ``known`` maps an artifact path to the digest and size ``save_model`` computed while writing
+        that file in this process, so a local store does not hash it a second time.
         """
         validate_run_id(run_id)
         planned = [(Path(src), validate_artifact_path(dst)) for src, dst in files]
+        known = known or {}
         with self.store.read() as tx:
             _writable(tx, run_id)
         infos = []
         for src, dst in planned:
-            blob = (
-                self.blobs.put_link(src, sync=False)[0] if self.blobs.is_local else self.blobs.put_file(src, sync=False)
-            )
+            if self.blobs.is_local:
+                given = known.get(dst)
+                blob = self.blobs.put_link(src, sync=False, known=None if given is None else BlobInfo(*given))[0]
+            else:
+                blob = self.blobs.put_file(src, sync=False)
             infos.append(ArtifactInfo(path=dst, size=blob.size, digest=blob.digest))
         self.blobs.sync()
         with self.store.write() as tx:
