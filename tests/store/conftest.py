@@ -22,6 +22,18 @@ def run_alembic(engine: sa.Engine, action: str, revision: str) -> None:
         getattr(command, action)(config, revision)
 
 
+def insert_project_and_run(conn: sa.Connection, run_id: str) -> None:
+    """Project ``churn`` with one FINISHED run ``fit``: rows a later revision must keep."""
+    conn.execute(sa.text("INSERT INTO projects (name, description, created_at) VALUES ('churn', '', 1)"))
+    conn.execute(
+        sa.text(
+            'INSERT INTO runs (id, project_id, name, status, "user", start_time) '
+            "VALUES (:id, (SELECT id FROM projects WHERE name = 'churn'), 'fit', 'FINISHED', 'ann', 1)"
+        ),
+        {"id": run_id},
+    )
+
+
 @pytest.fixture
 def empty_postgres_database(postgres_url: str) -> Iterator[str]:
     """A database of its own (created beside the session's, dropped after the test)."""

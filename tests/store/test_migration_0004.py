@@ -13,7 +13,7 @@ from modelyard.data import DatasetService
 from modelyard.entities import DatasetFile
 from modelyard.registry import RegistryService
 from modelyard.store.sql import HEAD_REVISION, SqlStore, current_revision, upgrade
-from tests.store.conftest import run_alembic
+from tests.store.conftest import insert_project_and_run, run_alembic
 
 _MODEL_TABLES = {
     "registered_models",
@@ -54,14 +54,7 @@ def _check_upgrade(url: str, blobs: BlobStore) -> None:
     try:
         run_alembic(engine, "upgrade", "0003")
         with engine.begin() as conn:
-            conn.execute(sa.text("INSERT INTO projects (name, description, created_at) VALUES ('churn', '', 1)"))
-            conn.execute(
-                sa.text(
-                    'INSERT INTO runs (id, project_id, name, status, "user", start_time) '
-                    "VALUES (:id, (SELECT id FROM projects WHERE name = 'churn'), 'fit', 'FINISHED', 'ann', 1)"
-                ),
-                {"id": _RUN_ID},
-            )
+            insert_project_and_run(conn, _RUN_ID)
         store = SqlStore(engine)
         info = blobs.put_bytes(b"a,b\n1,2\n")
         DatasetService(store, blobs, Caller(user="ann")).create_version(

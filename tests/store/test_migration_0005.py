@@ -11,7 +11,7 @@ from modelyard.blobs import BlobStore
 from modelyard.entities import RunStatus
 from modelyard.pipelines._service import PipelineService
 from modelyard.store.sql import HEAD_REVISION, SqlStore, current_revision, upgrade
-from tests.store.conftest import run_alembic
+from tests.store.conftest import insert_project_and_run, run_alembic
 
 _PIPELINE_TABLES = {"pipeline_runs", "step_runs", "step_outputs", "step_cache"}
 _RUN_ID = "0192f0c4a3b07c3e9d1f2a3b4c5d6e7f"
@@ -24,14 +24,7 @@ def _check_upgrade(url: str, blobs: BlobStore) -> None:
     try:
         run_alembic(engine, "upgrade", "0004")
         with engine.begin() as conn:
-            conn.execute(sa.text("INSERT INTO projects (name, description, created_at) VALUES ('churn', '', 1)"))
-            conn.execute(
-                sa.text(
-                    'INSERT INTO runs (id, project_id, name, status, "user", start_time) '
-                    "VALUES (:id, (SELECT id FROM projects WHERE name = 'churn'), 'fit', 'FINISHED', 'ann', 1)"
-                ),
-                {"id": _RUN_ID},
-            )
+            insert_project_and_run(conn, _RUN_ID)
         assert not _PIPELINE_TABLES & set(sa.inspect(engine).get_table_names())
         assert upgrade(engine) == "0004"
         assert current_revision(engine) == HEAD_REVISION

@@ -21,7 +21,7 @@ from modelyard.server._context import Principal
 from modelyard.server.routers._deps import accounts, datasets, tracking
 from modelyard.server.routers.models import registry
 
-__all__ = ["router"]
+__all__ = ["router", "visible_lineage"]
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 
@@ -56,7 +56,11 @@ def get_lineage(
     source = ServiceLineageSource(cards.tracking, cards.datasets, cards.registry)
     if kind == "run" and cards.tracking.get_run(ref).project != project:
         raise RunNotFoundError(f"No run {ref} in project {project!r}.")
-    graph = build_lineage(source, kind, project, ref)
+    return visible_lineage(request, principal, build_lineage(source, kind, project, ref))
+
+
+def visible_lineage(request: Request, principal: Principal, graph: LineageGraph) -> LineageGraph:
+    """``graph`` without the nodes of projects the caller has no role on (admins and auth-off see all)."""
     if principal.is_admin or principal.user is None:
         return graph
     roles: dict[str, bool] = {}
@@ -86,17 +90,8 @@ def get_card(
 
 def _readable(request: Request, principal: Principal, card: ModelCard) -> ModelCard:
     """The card with its lineage cut to the projects the caller may read (as ``GET /lineage`` does)."""
-    if card.lineage is None or principal.is_admin or principal.user is None:
-        return card
-    roles: dict[str, bool] = {}
-
-    def can_read(other: str) -> bool:
-        if other not in roles:
-            role = accounts(request, principal).role_for(principal.user, other)
-            roles[other] = role is not None and role.allows(Role.VIEWER)
-        return roles[other]
-
-    card.lineage = card.lineage.visible_to(can_read)
+    if card.lineage is not None:
+        card.lineage = visible_lineage(request, principal, card.lineage)
     return card
 
 

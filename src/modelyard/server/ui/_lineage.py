@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 
-from modelyard.entities import Role, Run, RunInput
+from modelyard.entities import Run, RunInput
 from modelyard.registry._lineage import (
     LineageEdge,
     LineageGraph,
@@ -26,7 +26,8 @@ from modelyard.registry._lineage import (
     build_lineage,
 )
 from modelyard.server._context import Principal
-from modelyard.server.routers._deps import accounts, datasets, tracking
+from modelyard.server.routers._deps import datasets, tracking
+from modelyard.server.routers.lineage import visible_lineage
 from modelyard.server.routers.models import registry
 
 __all__ = ["MAX_DRAWN", "lineage_of", "lineage_view", "visible_lineage"]
@@ -79,21 +80,6 @@ def lineage_of(
     source = _KnownSource(request, principal, known or {})
     graph = build_lineage(source, kind, project, ref)  # type: ignore[arg-type]  # kind is a literal at call sites
     return visible_lineage(request, principal, graph)
-
-
-def visible_lineage(request: Request, principal: Principal, graph: LineageGraph) -> LineageGraph:
-    """``graph`` without the nodes of projects the reader has no role on (as the lineage API does)."""
-    if principal.is_admin or principal.user is None:
-        return graph
-    roles: dict[str, bool] = {}
-
-    def can_read(other: str) -> bool:
-        if other not in roles:
-            role = accounts(request, principal).role_for(principal.user, other)
-            roles[other] = role is not None and role.allows(Role.VIEWER)
-        return roles[other]
-
-    return graph.visible_to(can_read)
 
 
 def _href(node: LineageNode) -> str:
