@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from modelyard.backend.http import HttpBackend
+from modelyard.blobs._packs import PACK_MIN_FILES
 from modelyard.client import Client
 from modelyard.data import _remotes, _transfer
 from modelyard.data._remotes import RemoteConfig, RemoteStore, pull, push
@@ -175,6 +176,23 @@ def test_push_pull_round_trip(kind: str, store_a: Client, store_b: Client, tmp_p
     # The pulled store goes on numbering after the pulled versions.
     _write(tmp_path / "src", {"more.txt": b"more"})
     assert store_b.data.add(tmp_path / "src", name="ds").version == 3
+
+
+@pytest.mark.parametrize("kind", ["local", "memory"])
+def test_push_pull_of_packed_blobs(kind: str, store_a: Client, store_b: Client, tmp_path: Path) -> None:
+    """A directory of many small files is stored as a pack; transfers read its blobs from the pack."""
+    files = {f"part-{i:03d}.bin": os.urandom(2_000 + i) for i in range(PACK_MIN_FILES + 5)}
+    v1 = store_a.data.add(_write(tmp_path / "src", files), name="many")
+    assert all(store_a.backend.blobs.locate(f.digest).packed for f in v1.files)
+    url = _remote_url(kind, tmp_path)
+    for client in (store_a, store_b):
+        _remotes.add_remote("r", url, client=client)
+    report = push("many", client=store_a)
+    assert report.blobs == len(files) and report.bytes == sum(len(b) for b in files.values())
+    pulled = pull("many", client=store_b)
+    assert [v.status for v in pulled.versions] == ["pulled"]
+    out = store_b.data.get("many@1", tmp_path / "out")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
 
 
 def test_push_every_dataset_latest_only_and_pull_everything(store_a: Client, store_b: Client, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ its BLAKE3 digest (64 lowercase hex characters)::
 
     <root>/objects/ab/cdef0123...     first two hex characters as the directory, the other 62 as the name
     <root>/objects/tmp/...            writes in flight (never mistaken for a blob)
+    <root>/objects/packs/pack-*.pack  many small blobs back to back, and each pack's *.idx (see _packs)
 
 Raw bytes (no header, no compression) keep blobs inspectable with ordinary tools and let a local store
 materialise them as hardlinks. Storing the same content twice stores it once.
@@ -43,10 +44,11 @@ from modelyard.blobs._hashing import (
     write_all,
 )
 from modelyard.blobs._reader import BlobReader
-from modelyard.blobs._store import BlobStore
+from modelyard.blobs._store import BlobLocation, BlobStore
 
 __all__ = [
     "BlobInfo",
+    "BlobLocation",
     "BlobReader",
     "BlobStore",
     "CHUNK_SIZE",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from _typeshed import StrPath
 
+    from modelyard.blobs._packs import Packs, PackWriter
     from modelyard.errors import StoreError
 
 __all__ = ["LocalWrites"]
@@ -38,6 +39,7 @@ class LocalWrites:
         _prefix: str
         _names: Iterator[int]
         _prepared: bool
+        _packs: Packs | None
 
         def put_file(self, path: StrPath, *, sync: bool = True) -> BlobInfo: ...
         def _local_path(self, digest: str) -> str: ...
@@ -45,8 +47,11 @@ class LocalWrites:
         def _prepare_local(self) -> None: ...
         def _sync_objects_dir(self, shards: set[str]) -> None: ...
 
-    def _put_small(self, path: str) -> BlobInfo:
-        """Store one file with ``sync=False``: read whole if small, else through :meth:`put_file`."""
+    def _put_small(self, path: str, pack: PackWriter | None = None) -> BlobInfo:
+        """Store one file with ``sync=False``: read whole if small, else through :meth:`put_file`.
+
+        A small file goes into ``pack`` when one is given, else into a temp file of its own.
+        """
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
@@ -66,6 +71,17 @@ class LocalWrites:
             return info
         if has_size(final, info.size):
             touch(final)  # already stored: see _install
+            return info
+        packs = self._packs
+        packed = packs.find(info.digest, refresh=False) if packs is not None else None
+        if packs is not None and packed is not None and packed.size == info.size:
+            packs.touch(packed)  # already stored (the caller refreshed the packs' index)
+            return info
+        if pack is not None:
+            try:
+                pack.add(info.digest, data)
+            except OSError as exc:
+                raise self._write_error(exc) from exc
             return info
         tmp = os.path.join(self._tmp, f"{self._prefix}-{next(self._names)}.tmp")
         try:

@@ -7,15 +7,13 @@ import errno
 import io
 import itertools
 import os
-import re
 import secrets
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from modelyard.errors import (
     BlobCorruptedError,
@@ -47,17 +45,17 @@ from modelyard.blobs._hashing import (
     hash_file,
 )
 from modelyard.blobs._local import LocalWrites
+from modelyard.blobs._packs import PACK_MIN_FILES, PackedBlob, PackRange, Packs, PackWriter
 from modelyard.blobs._reader import BlobReader, changed_error, corrupted_error, not_found_error
+from modelyard.blobs._remote import REST_RE, SHARD_RE, RemoteOps
 
 __all__ = [
+    "BlobLocation",
     "BlobStore",
 ]
 
 PUT_WORKERS = 8
 """Threads of :meth:`BlobStore.put_files` by default."""
-
-_SHARD_RE = re.compile(r"[0-9a-f]{2}")
-_REST_RE = re.compile(r"[0-9a-f]{62}")
 
 # Object stores whose uploads appear all at once when complete (a multipart upload is committed at the
 # end): a blob can be written straight to its final key. Elsewhere fsspec writes may be visible while in
@@ -68,7 +66,20 @@ _ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfs
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 
 
-class BlobStore(LocalWrites):
+class BlobLocation(NamedTuple):
+    """Where a local store keeps a blob's bytes (see :meth:`BlobStore.locate`)."""
+
+    path: str
+    """The file holding them: the blob itself, or its pack."""
+    offset: int
+    """Where they start in that file."""
+    size: int
+    """How many there are."""
+    packed: bool
+    """Whether ``path`` is a pack (shared with other blobs: never hardlink or upload it whole)."""
+
+
+class BlobStore(LocalWrites, RemoteOps):
     """Content-addressed storage of blobs under one root, local or remote (see the module docstring).
 
     A store may be shared by threads; several processes may write the same local or remote store.
@@ -105,6 +116,8 @@ class BlobStore(LocalWrites):
         self._durable_shards: set[str] = set()
         self._prepared = False
         self._fs: Any = None
+        self._packs: Packs | None = None  # a local store's packs of small blobs (see _packs)
+        self._pending_packs: list[PackWriter] = []  # written with sync=False, published by sync()
         if "://" not in url or url.startswith("file://"):
             path = url[len("file://") :] if url.startswith("file://") else url
             self._root = os.path.abspath(os.path.expanduser(path))
@@ -112,6 +125,7 @@ class BlobStore(LocalWrites):
             self._objects = os.path.join(self._root, "objects")
             self._tmp = os.path.join(self._objects, "tmp")
             self._atomic_put = True
+            self._packs = Packs(self._objects)
             return
         self._url = url.rstrip("/")
         protocol = url.split("://", 1)[0].lower()
@@ -220,9 +234,11 @@ class BlobStore(LocalWrites):
     ) -> list[BlobInfo]:
         """Store many files, as :meth:`put_file` would one by one, with less work per file.
 
-        In a local store each small file is read whole, hashed and written to its temp file with a
-        few system calls, and all are made durable together by :meth:`sync` (one ``syncfs`` on Linux);
-        large files take :meth:`put_file`'s kernel copy.
+        In a local store each small file is read whole and hashed; a batch of at least
+        :data:`~modelyard.blobs._packs.PACK_MIN_FILES` files is written as one pack file (one
+        sequential write and one fsync instead of a file created per blob: see ``_packs``), a smaller
+        one as temp files made durable together by :meth:`sync`. Large files take :meth:`put_file`'s
+        kernel copy.
 
         Args:
             paths: The files to store.
@@ -238,22 +254,37 @@ class BlobStore(LocalWrites):
             InvalidInputError: a file cannot be read.
             StoreError: the store cannot be written.
         """
+        writer: PackWriter | None = None
 
         def put(path: StrPath) -> BlobInfo:
-            info = self._put_small(os.fspath(path)) if self.is_local else self.put_file(path, sync=False)
+            info = self._put_small(os.fspath(path), writer) if self.is_local else self.put_file(path, sync=False)
             if progress is not None:
                 progress(info.size)
             return info
 
-        if self.is_local:
+        if self._packs is not None:
             self._prepare_local()
-        if workers > 1 and len(paths) >= 2 * workers:
-            step = max(16, min(256, len(paths) // (4 * workers)))  # few tasks, still balanced
-            chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="modelyard-put") as pool:
-                infos = [info for done in pool.map(lambda chunk: [put(p) for p in chunk], chunks) for info in done]
-        else:
-            infos = [put(path) for path in paths]
+            if len(paths) >= PACK_MIN_FILES:
+                self._packs.refresh()  # once: each file is then looked up in memory
+                try:
+                    writer = self._packs.new_writer()
+                except OSError as exc:
+                    raise self._write_error(exc) from exc
+        try:
+            if workers > 1 and len(paths) >= 2 * workers:
+                step = max(16, min(256, len(paths) // (4 * workers)))  # few tasks, still balanced
+                chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="modelyard-put") as pool:
+                    infos = [info for done in pool.map(lambda chunk: [put(p) for p in chunk], chunks) for info in done]
+            else:
+                infos = [put(path) for path in paths]
+        except BaseException:
+            if writer is not None and self._packs is not None:
+                self._packs.discard(writer)
+            raise
+        if writer is not None:
+            with self._lock:
+                self._pending_packs.append(writer)
         if sync:
             self.sync()
         return infos
@@ -267,8 +298,15 @@ class BlobStore(LocalWrites):
         Raises:
             StoreError: the store cannot be written.
         """
-        if not self.is_local:
+        if self._packs is None:
             return
+        with self._lock:
+            writers, self._pending_packs = self._pending_packs, []
+        for writer in writers:
+            try:
+                self._packs.publish(writer)
+            except OSError as exc:
+                raise self._write_error(exc) from exc
         with self._lock:
             if not self._pending:
                 return
@@ -311,8 +349,12 @@ class BlobStore(LocalWrites):
             InvalidInputError: ``digest`` is not a valid digest.
         """
         check_digest(digest)
-        if self.is_local:
-            return os.path.exists(self._local_path(digest)) or digest in self._pending
+        if self._packs is not None:
+            return (
+                os.path.exists(self._local_path(digest))
+                or digest in self._pending
+                or self._packs.find(digest) is not None
+            )
         return bool(self._fs.exists(self._remote_key(digest)))
 
     def exists_many(self, digests: Iterable[str]) -> set[str]:
@@ -322,8 +364,11 @@ class BlobStore(LocalWrites):
             InvalidInputError: one of ``digests`` is not a valid digest.
         """
         wanted = {check_digest(digest) for digest in digests}
-        if self.is_local:
-            return {d for d in wanted if d in self._pending or os.path.exists(self._local_path(d))}
+        if self._packs is not None:
+            # The packs' index is in memory (one refresh): only what it lacks costs a stat.
+            found = set(self._packs.find_many(wanted)) if wanted else set()
+            rest = wanted - found
+            return found | {d for d in rest if d in self._pending or os.path.exists(self._local_path(d))}
         by_shard: dict[str, set[str]] = {}
         for digest in wanted:
             by_shard.setdefault(digest[:2], set()).add(digest)
@@ -350,8 +395,9 @@ class BlobStore(LocalWrites):
         """
         check_digest(digest)
         if self.is_local:
-            with self._open_local(digest) as file:
-                return os.fstat(file.fileno()).st_size
+            raw, size = self._open_local(digest)
+            raw.close()
+            return size
         try:
             return int(self._fs.size(self._remote_key(digest)))
         except FileNotFoundError as exc:
@@ -370,15 +416,15 @@ class BlobStore(LocalWrites):
         """
         check_digest(digest)
         if self.is_local:
-            raw: Any = self._open_local(digest)
-            return BlobReader(raw, digest, os.fstat(raw.fileno()).st_size)
+            raw, size = self._open_local(digest)
+            return BlobReader(raw, digest, size)
         key = self._remote_key(digest)
         try:
             raw = self._fs.open(key, "rb")
         except FileNotFoundError as exc:
             raise not_found_error(digest) from exc
-        size = getattr(raw, "size", None)
-        return BlobReader(raw, digest, int(size if size is not None else self._fs.size(key)))
+        known = getattr(raw, "size", None)
+        return BlobReader(raw, digest, int(known if known is not None else self._fs.size(key)))
 
     def read_bytes(self, digest: str) -> bytes:
         """Return the content of the blob ``digest``, verified against its digest.
@@ -548,10 +594,13 @@ class BlobStore(LocalWrites):
         check_digest(digest)
         name = f"{digest}.{time.time_ns()}"
         try:
-            if self.is_local:
+            if self._packs is not None:
                 target = os.path.join(self._root, "quarantine", name)
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.replace(self._local_path(digest), target)
+                try:
+                    os.replace(self._local_path(digest), target)
+                except FileNotFoundError:
+                    return self._quarantine_packed(digest, target)
             else:
                 target = f"{self._root}/quarantine/{name}"
                 self._fs.mv(self._remote_key(digest), target)
@@ -568,10 +617,14 @@ class BlobStore(LocalWrites):
         Storing content that is already present refreshes the blob's mtime on local stores, so a
         collector that spares recent blobs does not delete one that a new row is about to reference.
         """
-        if self.is_local:
-            yield from self._iter_local()
-        else:
+        if self._packs is None:
             yield from self._iter_remote()
+            return
+        loose: set[str] = set()
+        for digest, mtime in self._iter_local():
+            loose.add(digest)
+            yield digest, mtime
+        yield from ((d, m) for d, m in self._packs.iter() if d not in loose)
 
     def delete(self, digest: str, *, missing_ok: bool = False) -> None:
         """Delete the blob ``digest`` (a pending one included).
@@ -582,21 +635,8 @@ class BlobStore(LocalWrites):
             StoreError: the store cannot be written.
         """
         check_digest(digest)
-        if self.is_local:
-            with self._lock:
-                paths = [self._local_path(digest)]
-                pending = self._pending.pop(digest, None)
-                if pending is not None:
-                    paths.append(pending)
-                found = False
-                for path in paths:
-                    try:
-                        remove_file(path)
-                        found = True
-                    except FileNotFoundError:
-                        pass
-                    except OSError as exc:
-                        raise self._write_error(exc) from exc
+        if self._packs is not None:
+            found = digest in self.delete_many([digest])
         else:
             key = self._remote_key(digest)
             found = bool(self._fs.exists(key))
@@ -609,6 +649,75 @@ class BlobStore(LocalWrites):
                     raise self._write_error(exc) from exc
         if not found and not missing_ok:
             raise not_found_error(digest)
+
+    def delete_many(self, digests: Iterable[str]) -> set[str]:
+        """Delete the blobs ``digests`` that a local store holds, packed ones in one rewrite per pack.
+
+        Returns:
+            The digests that were found (and are now gone).
+
+        Raises:
+            InvalidInputError: one of ``digests`` is not a valid digest.
+            StoreError: the store cannot be written (or is not local).
+        """
+        wanted = {check_digest(digest) for digest in digests}
+        if self._packs is None:
+            raise StoreError(f"delete_many works on a local blob store, not {self._url}: call delete() per blob")
+        found: set[str] = set()
+        with self._lock:
+            for digest in wanted:
+                paths = [self._local_path(digest)]
+                pending = self._pending.pop(digest, None)
+                if pending is not None:
+                    paths.append(pending)
+                for path in paths:
+                    try:
+                        remove_file(path)
+                        found.add(digest)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:
+                        raise self._write_error(exc) from exc
+        try:
+            found.update(self._packs.remove(wanted))
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        return found
+
+    def locate(self, digest: str) -> BlobLocation:
+        """Where a local store keeps the blob ``digest``: a loose file, or a range of a pack file.
+
+        For readers that copy blobs by file descriptor (transfers between local stores); they must
+        verify what they read, as :meth:`open` does.
+
+        Raises:
+            BlobNotFoundError: the store has no such blob (or is not local).
+        """
+        check_digest(digest)
+        final = self._local_path(digest)
+        try:
+            return BlobLocation(final, 0, os.stat(final).st_size, packed=False)
+        except FileNotFoundError:
+            pass
+        packed = self._find_packed(digest)
+        if packed is None:
+            raise not_found_error(digest)
+        return BlobLocation(packed.pack, packed.offset, packed.size, packed=True)
+
+    def remove_orphan_packs(self) -> int:
+        """Remove pack files a crashed writer left without an index a day ago or more; return how many."""
+        return self._packs.sweep_orphans() if self._packs is not None else 0
+
+    def _quarantine_packed(self, digest: str, target: str) -> str | None:
+        """Copy a packed blob's bytes to ``target``, then delete it from its pack."""
+        packed = self._find_packed(digest)
+        if packed is None:
+            return None
+        with PackRange(packed) as raw, open(target, "xb") as out:
+            copy_hashed(raw, out.write, packed.size)
+        assert self._packs is not None  # packed blobs exist only in local stores
+        self._packs.remove([digest])
+        return target
 
     # -- local internals -------------------------------------------------------------------------
 
@@ -651,6 +760,8 @@ class BlobStore(LocalWrites):
             try:
                 os.link(source, tmp)
             except FileNotFoundError as exc:
+                if self._find_packed(digest) is not None:
+                    return False  # packed: no file of its own to link, so copy it
                 raise not_found_error(digest) from exc
             except OSError:
                 return False  # another device, or a filesystem without hardlinks: copy instead
@@ -666,19 +777,33 @@ class BlobStore(LocalWrites):
             fsync_dir(self._objects)
             self._durable_shards |= new
 
-    def _open_local(self, digest: str) -> io.FileIO:
+    def _open_local(self, digest: str) -> tuple[Any, int]:
+        """A raw reader over the stored bytes of ``digest`` (a loose file or a pack's range), and their size."""
         final = self._local_path(digest)
         try:
-            return io.FileIO(final, "rb")
+            file = io.FileIO(final, "rb")
+            return file, os.fstat(file.fileno()).st_size
         except FileNotFoundError:
             pass
         with self._lock:
             tmp = self._pending.get(digest)
+            if tmp is not None or os.path.exists(final):
+                try:
+                    # sync() may have renamed it into place meanwhile.
+                    file = io.FileIO(final if tmp is None else tmp, "rb")
+                    return file, os.fstat(file.fileno()).st_size
+                except FileNotFoundError:
+                    pass
+        packed = self._find_packed(digest)
+        if packed is not None:
             try:
-                # sync() may have renamed it into place meanwhile.
-                return io.FileIO(final if tmp is None else tmp, "rb")
-            except FileNotFoundError as exc:
-                raise not_found_error(digest) from exc
+                return PackRange(packed), packed.size
+            except FileNotFoundError:
+                pass  # the pack was removed meanwhile (its blobs deleted)
+        raise not_found_error(digest)
+
+    def _find_packed(self, digest: str) -> PackedBlob | None:
+        return self._packs.find(digest) if self._packs is not None else None
 
     def _iter_local(self) -> Iterator[tuple[str, float]]:
         try:
@@ -687,99 +812,14 @@ class BlobStore(LocalWrites):
             return
         with shards:
             for shard in shards:
-                if not _SHARD_RE.fullmatch(shard.name) or not shard.is_dir(follow_symlinks=False):
+                if not SHARD_RE.fullmatch(shard.name) or not shard.is_dir(follow_symlinks=False):
                     continue
                 with os.scandir(shard.path) as entries:
                     for entry in entries:
-                        if not _REST_RE.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+                        if not REST_RE.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
                             continue
                         try:
                             mtime = entry.stat(follow_symlinks=False).st_mtime
                         except FileNotFoundError:
                             continue  # deleted meanwhile
                         yield shard.name + entry.name, mtime
-
-    # -- remote internals ------------------------------------------------------------------------
-
-    def _remote_key(self, digest: str) -> str:
-        return f"{self._objects}/{digest[:2]}/{digest[2:]}"
-
-    def _put_remote(
-        self,
-        info: BlobInfo,
-        *,
-        path: str | None = None,
-        data: bytes | None = None,
-        guard: Callable[[], bool] | None = None,
-    ) -> None:
-        """Upload a blob whose digest is known from the local file ``path`` or from ``data``.
-
-        ``guard``, if given, returns whether the source is still the one that was hashed.
-        """
-        fs = self._fs
-        final = self._remote_key(info.digest)
-        try:
-            if fs.exists(final):
-                return
-            if self._atomic_put:
-                if path is not None:
-                    fs.put_file(path, final)
-                else:
-                    fs.pipe_file(final, data)
-                if guard is not None and not guard():
-                    fs.rm_file(final)
-                    raise changed_error(path)
-                return
-            tmp = f"{self._tmp}/{secrets.token_hex(16)}.tmp"
-            try:
-                with (
-                    open(path, "rb") if path is not None else io.BytesIO(data or b"") as src,
-                    fs.open(tmp, "wb") as out,
-                ):
-                    written = copy_hashed(src, out.write, info.size)
-                if written != info:
-                    raise changed_error(path)
-                fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
-                fs.mv(tmp, final)
-            except BaseException:
-                with contextlib.suppress(Exception):  # best effort: the original error matters
-                    fs.rm_file(tmp)
-                raise
-        except OSError as exc:
-            raise self._write_error(exc) from exc
-
-    def _iter_remote(self) -> Iterator[tuple[str, float]]:
-        fs = self._fs
-        prefix = self._objects + "/"
-        try:
-            found = fs.find(self._objects, detail=True)
-        except FileNotFoundError:
-            return
-        for path, info in found.items():
-            relative = str(path)[len(prefix) :] if str(path).startswith(prefix) else ""
-            shard, _, rest = relative.partition("/")
-            if not (_SHARD_RE.fullmatch(shard) and _REST_RE.fullmatch(rest)):
-                continue
-            yield shard + rest, _remote_mtime(fs, str(path), info)
-
-
-def _remote_mtime(fs: Any, path: str, info: Mapping[str, Any]) -> float:
-    """Return a remote file's modification time, or now where the filesystem cannot tell."""
-    for key in ("mtime", "LastModified", "last_modified", "updated", "modified", "created"):
-        value = info.get(key)
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            return value.timestamp()
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                continue
-    try:
-        return float(fs.modified(path).timestamp())
-    except (NotImplementedError, FileNotFoundError, AttributeError):
-        # Unknown age: report it as new, so a garbage collection sparing recent blobs keeps it.
-        return time.time()

@@ -532,20 +532,22 @@ class DatasetService:
             ]
 
     def _delete_blobs(self, digests: set[str]) -> tuple[int, int]:
-        removed = size = 0
+        sizes: dict[str, int] = {}
         for digest in sorted(digests):
-            # Re-checked under the write lock: a version recorded meanwhile may use the blob again.
-            with self.store.write() as tx:
-                if tx.digests_in_use([digest]):
-                    continue
-                try:
-                    blob_size = self.blobs.size(digest)
-                except BlobNotFoundError:
-                    continue
-                self.blobs.delete(digest, missing_ok=True)
-            removed += 1
-            size += blob_size
-        return removed, size
+            try:
+                sizes[digest] = self.blobs.size(digest)
+            except BlobNotFoundError:
+                continue
+        # Re-checked under the write lock: a version recorded meanwhile may use a blob again.
+        with self.store.write() as tx:
+            doomed = set(sizes) - tx.digests_in_use(sizes)
+            if self.blobs.is_local:
+                removed = self.blobs.delete_many(doomed)  # packed blobs: one rewrite per pack
+            else:
+                for digest in doomed:
+                    self.blobs.delete(digest, missing_ok=True)
+                removed = doomed
+        return len(removed), sum(sizes[d] for d in removed)
 
     # materialisation ----------------------------------------------------------------------
     def materialize(

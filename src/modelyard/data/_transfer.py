@@ -45,6 +45,7 @@ import blake3
 from modelyard.blobs import (
     CHUNK_SIZE,
     KERNEL_COPY_MIN,
+    BlobLocation,
     BlobStore,
     check_digest,
     fsync_dir,
@@ -247,9 +248,10 @@ class BlobTransfer:
     def _copy_generic(self, job: BlobJob, advance: Callable[[int], None]) -> None:
         """Copy through the stores' own API: the reader verifies, the writer hashes what it stores."""
         try:
-            if self.src.is_local and not self.dst.is_local:
+            where = self.src.locate(job.digest) if self.src.is_local and not self.dst.is_local else None
+            if where is not None and not where.packed:
                 # Upload straight from the blob file (no spooling); the upload hashes what it sends.
-                info = self.dst.put_file(_local_blob_path(self.src, job.digest), sync=False)
+                info = self.dst.put_file(where.path, sync=False)
                 advance(info.size)
             else:
                 with self.src.open(job.digest) as reader:
@@ -262,16 +264,18 @@ class BlobTransfer:
             raise self._missing(job) from None
         except InvalidInputError:
             # A local store's put_file cannot read the source blob: say which file lacks its content.
-            if self.src.is_local and not os.path.exists(_local_blob_path(self.src, job.digest)):
+            if self.src.is_local and not self.src.exists(job.digest):
                 raise self._missing(job) from None
             raise
         if info.digest != job.digest or info.size != job.size:
             raise self._corrupted(job, f"its BLAKE3 digest is {info.digest} ({info.size} bytes)")
 
-    def _open_src(self, job: BlobJob) -> int:
+    def _open_src(self, job: BlobJob) -> tuple[int, BlobLocation]:
+        """Open the file holding a source blob: a loose blob, or the pack it is in (see the location)."""
         try:
-            return os.open(_local_blob_path(self.src, job.digest), os.O_RDONLY)
-        except FileNotFoundError:
+            where = self.src.locate(job.digest)
+            return os.open(where.path, os.O_RDONLY), where
+        except (BlobNotFoundError, FileNotFoundError):
             raise self._missing(job) from None
 
     def _new_tmp(self) -> tuple[str, int]:
@@ -282,9 +286,12 @@ class BlobTransfer:
 
     def _copy_small(self, job: BlobJob, advance: Callable[[int], None]) -> str:
         """Read a small blob whole, check it, write it to a temp file; return the temp file."""
-        fd = self._open_src(job)
+        fd, where = self._open_src(job)
         try:
-            data = read_all(fd, job.size)
+            if where.packed:  # a range of a pack: exactly its bytes (a size mismatch fails below)
+                data = os.pread(fd, where.size, where.offset)
+            else:
+                data = read_all(fd, job.size)
         finally:
             os.close(fd)
         if len(data) != job.size:
@@ -306,10 +313,11 @@ class BlobTransfer:
 
     def _copy_large(self, job: BlobJob, advance: Callable[[int], None]) -> str:
         """Copy a large blob to a temp file, hashing the source meanwhile; return the temp file."""
-        src = self._open_src(job)
+        src, where = self._open_src(job)
         tmp = ""
         try:
-            size = os.fstat(src).st_size
+            # Packs hold only small blobs: a packed one here has another size than the job's.
+            size = where.size if where.packed else os.fstat(src).st_size
             if size != job.size:
                 raise self._corrupted(job, f"it holds {size} bytes, not {job.size}")
             tmp, out = self._new_tmp()
@@ -341,7 +349,7 @@ class BlobTransfer:
             if self._stop.is_set():
                 raise _Cancelled
 
-        path = _local_blob_path(self.src, job.digest)
+        path = self.src.locate(job.digest).path
         copied = kernel_copy_hashed(src, path, out, job.size, advance=advance, check=check)
         if copied is None:
             self._same_fs = False
@@ -467,11 +475,6 @@ class _CountingReader:
         n: int = self._raw.readinto(buffer)
         self._advance(n or 0)
         return n
-
-
-def _local_blob_path(store: BlobStore, digest: str) -> str:
-    """Where a local store keeps a blob (the layout documented in :mod:`modelyard.blobs`)."""
-    return os.path.join(store.url, "objects", digest[:2], digest[2:])
 
 
 def _detail(exc: BaseException) -> str:

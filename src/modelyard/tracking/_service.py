@@ -6,6 +6,7 @@ no writes to deleted runs). The local backend calls it in-process; the server ca
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from modelyard.entities import (
 )
 from modelyard.errors import (
     ArtifactNotFoundError,
+    BlobNotFoundError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
@@ -396,22 +398,29 @@ class TrackingService:
         with self.store.read() as tx:
             referenced = tx.referenced_digests()
         cutoff = time.time() - grace_seconds
-        removed = kept = size = 0
+        kept = 0
+        sizes: dict[str, int] = {}
         for digest, mtime in list(self.blobs.iter_blobs()):
             if digest in referenced:
                 continue
             if mtime > cutoff:
                 kept += 1
                 continue
-            removed += 1
-            size += self.blobs.size(digest)
-            if not dry_run:
-                # Re-check under a write transaction: an artifact may have been logged meanwhile.
-                with self.store.write() as tx:
-                    if digest in tx.referenced_digests():
-                        removed -= 1
-                        continue
-                    self.blobs.delete(digest)
+            with contextlib.suppress(BlobNotFoundError):  # deleted meanwhile
+                sizes[digest] = self.blobs.size(digest)
+        doomed = set(sizes)
+        if not dry_run and doomed:
+            # Re-check under a write transaction: an artifact may have been logged meanwhile.
+            with self.store.write() as tx:
+                doomed -= tx.referenced_digests()
+                if self.blobs.is_local:
+                    doomed = self.blobs.delete_many(doomed)  # packed blobs: one rewrite per pack
+                else:
+                    for digest in doomed:
+                        self.blobs.delete(digest, missing_ok=True)
+        if not dry_run:
+            self.blobs.remove_orphan_packs()
+        removed, size = len(doomed), sum(sizes[d] for d in doomed)
         if not dry_run and removed:
             with self.store.write() as tx:
                 self._audit(tx, "blob.gc", "blobs", self.blobs.url, None, {"removed": removed, "bytes": size})

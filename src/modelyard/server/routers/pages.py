@@ -45,9 +45,7 @@ def _signin_form(request: Request, error: str | None = None, status: int = 200, 
 
 
 @router.get("/signin")
-def signin_page(
-    request: Request, _: Public, next: Annotated[str | None, Query(max_length=2000)] = None
-) -> Response:
+def signin_page(request: Request, _: Public, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
     """The sign-in form."""
     return _signin_form(request, next_url=next or "/")
 
