@@ -17,12 +17,28 @@ Each figure is the median of ``--repeat`` runs after one warm-up (imports, first
 Which baseline: the issue's "the time to simply write the model file" is a plain ``joblib.dump``
 (page cache only, not durable). ``log_model`` keeps blobs durable before the version row, so the
 fair comparison is also printed: ``joblib.dump`` + ``fsync``. Measured 2026-11-27 on the 2-CPU dev
-machine (load ~0.4, repeat 7): dump 38.8 ms, dump + fsync 80.5 ms, ``save_model`` 55.6 ms,
-``log_model`` 79.0 ms = 2.04x the plain dump (target 1.5x: not met) and 0.97x the durable dump;
-MLflow 3.17.2 2929 ms (37x slower). Where the time went before: a second BLAKE3 pass while
-hardlinking into the blob store (now skipped: ``put_link(known=...)`` takes ``save_model``'s
-digests, -20 ms) and an ``fsync`` that waited for all 100 MB (now the writer starts writeback
-every 8 MiB while it writes, -37 ms): 135 ms -> 81 ms in one interleaved A/B run.
+machine, shared with another engineer's test runs (load 1.7, repeat 7): dump 52.4 ms, dump + fsync
+83.9 ms, ``save_model`` 63.3 ms, ``log_model`` 85.7 ms = 1.64x the plain dump (target 1.5x: not met
+on this loaded machine) and 1.04x the durable dump; MLflow 3.17.2 4368 ms (51x slower). The same
+morning, idle (load 0.4): dump 38.8 ms, ``log_model`` 79.0 ms = 2.04x, before the hashing thread.
+
+What changed and what it gave (interleaved before/after in one process, 11 rounds, medians, same
+machine under load: dump 68.4 ms): the joblib file is hashed on a second thread from the page
+cache, 8 MiB at a time, while joblib still writes (before: BLAKE3 inline in ``write``, ~0.4 ms per
+MB on this CPU), and that writeback starts with ``sync_file_range`` instead of
+``posix_fadvise(DONTNEED)``; ``model.yaml`` is parsed with libyaml's safe loader at registration;
+requirement pins are cached per process. ``save_model`` 128.2 -> 87.9 ms (1.75x -> 1.28x the dump),
+``log_model`` 166.4 -> 118.5 ms (2.47x -> 1.80x the dump; 1.37x -> 1.01x the durable dump). What is
+left over the durable dump is the registry's SQLite commits (run, metric flush, artifacts, version:
+~15 ms) and the hashing of the last step after joblib returns. Then the writeback of each step was
+moved from the writing thread to the hasher thread (``sync_file_range`` may block while the device
+queue is full; joblib should not wait for it): in one process, ``log_model`` 99.2 -> 83.0 ms with
+dump ~55 ms. ``bench_models.py --repeat 9`` afterwards, idle (load 0.8): dump 81.7 ms, dump + fsync
+118.3 ms, ``save_model`` 92.0 ms, ``log_model`` 130.5 ms = 1.58x the plain dump (target: not met),
+1.04x the durable dump; MLflow 6211 ms (47.6x slower). This machine's plain dump itself moved
+between 38.8 and 81.7 ms during the day, so compare ratios within one run. Earlier: a second BLAKE3 pass while
+hardlinking into the blob store (skipped: ``put_link(known=...)`` takes ``save_model``'s digests,
+-20 ms) and an ``fsync`` that waited for all 100 MB (writeback started while writing, -37 ms).
 """
 
 from __future__ import annotations

@@ -238,3 +238,19 @@ def test_a_corrupted_packed_dataset_file_is_refused_naming_the_file(tmp_path: Pa
         client.data.get("many", tmp_path / "out", project="p")
     assert "many@1" in str(caught.value) and paths[2].name in str(caught.value)
     assert not (tmp_path / "out" / paths[2].name).exists()
+
+
+def test_content_packed_twice_by_concurrent_writers_is_deleted_from_both(tmp_path: Path) -> None:
+    url = str(tmp_path / "store")
+    paths = make_files(tmp_path / "src", seed=5)
+    first, second = BlobStore(url), BlobStore(url)
+    infos = first.put_files(paths, sync=False)
+    second.put_files(paths, sync=False)  # neither sees the other's unpublished pack
+    first.sync()
+    second.sync()
+    store = BlobStore(url)
+    assert len(packs_of(store)) == 2
+    victim = infos[0].digest
+    assert store.delete_many([victim]) == {victim}
+    assert not store.exists(victim) and not BlobStore(url).exists(victim)  # erased from both packs
+    assert store.read_bytes(infos[1].digest) == paths[1].read_bytes()

@@ -388,9 +388,9 @@ def test_an_onnx_graph_declares_its_input_signature(tmp_path: Path, data: tuple[
 
 
 def test_early_writeback_writes_the_same_bytes_and_digest(tmp_path: Path) -> None:
-    from modelyard.models._manifest import WRITEBACK_BYTES, HashingWriter, early_writeback, hash_file
+    from modelyard.models._manifest import HASH_STEP_BYTES, HashingWriter, early_writeback, hash_file
 
-    chunks = [os.urandom(1 << 20) for _ in range(WRITEBACK_BYTES // (1 << 20) * 2 + 3)]
+    chunks = [os.urandom(1 << 20) for _ in range(HASH_STEP_BYTES // (1 << 20) * 2 + 3)]
     results = []
     for name, context in (("plain", contextlib.nullcontext()), ("early", early_writeback())):
         with context:

@@ -209,7 +209,8 @@ class Packs:
         self.directory = os.path.join(objects, "packs")
         self._lock = threading.Lock()
         self._entries: dict[str, PackedBlob] = {}
-        self._loaded: dict[str, tuple[tuple[int, int, int], list[str]]] = {}  # idx path -> (stat key, digests)
+        # index file -> (its stat key, its entries): _entries is built from these
+        self._loaded: dict[str, tuple[tuple[int, int, int], dict[str, tuple[int, int]]]] = {}
         self._writers: list[PackWriter] = []  # packs being written by this process (visible to it)
 
     # -- lookups -----------------------------------------------------------------------------------
@@ -263,14 +264,24 @@ class Packs:
                 continue  # damaged: its blobs are missing, which verification and gc report
         with self._lock:
             for path in stale:
-                _, digests = self._loaded.pop(path, (None, []))
-                for digest in digests:
-                    if self._entries.get(digest, PackedBlob("", 0, 0)).pack == path[: -len(".idx")] + ".pack":
-                        del self._entries[digest]
-            for path, (key, entries) in loaded.items():
+                self._loaded.pop(path, None)
+            self._loaded.update(loaded)
+            # New packs only add entries; an index rewritten or removed (a delete) may have held blobs
+            # that another pack holds too, so then every entry is rebuilt.
+            if stale:
+                self._entries = {}
+            for path, (_, entries) in (self._loaded if stale else loaded).items():
                 pack = path[: -len(".idx")] + ".pack"
                 self._entries.update({d: PackedBlob(pack, o, s) for d, (o, s) in entries.items()})
-                self._loaded[path] = (key, list(entries))
+
+    def holders(self, digest: str) -> list[PackedBlob]:
+        """Every published pack holding ``digest`` (concurrent writers may have packed it twice)."""
+        with self._lock:
+            return [
+                PackedBlob(path[: -len(".idx")] + ".pack", *entries[digest])
+                for path, (_, entries) in self._loaded.items()
+                if digest in entries
+            ]
 
     # -- writing -----------------------------------------------------------------------------------
     def new_writer(self) -> PackWriter:
@@ -313,10 +324,11 @@ class Packs:
         """
         from filelock import FileLock
 
-        wanted = self.find_many(digests)
+        self.refresh()
         by_pack: dict[str, set[str]] = {}
-        for digest, blob in wanted.items():
-            by_pack.setdefault(blob.pack, set()).add(digest)
+        for digest in set(digests):
+            for blob in self.holders(digest):
+                by_pack.setdefault(blob.pack, set()).add(digest)
         removed: dict[str, PackedBlob] = {}
         if not by_pack:
             return removed
@@ -341,10 +353,6 @@ class Packs:
                     remove_file_quietly(pack)
                 fsync_dir(self.directory)
                 removed.update(gone)
-        with self._lock:
-            for digest, blob in removed.items():
-                if self._entries.get(digest) == blob:
-                    del self._entries[digest]
         self.refresh()
         return removed
 

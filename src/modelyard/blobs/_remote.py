@@ -21,7 +21,7 @@ from modelyard.blobs._reader import changed_error
 if TYPE_CHECKING:
     from modelyard.errors import StoreError
 
-__all__ = ["REST_RE", "SHARD_RE", "RemoteOps"]
+__all__ = ["REST_RE", "RemoteOps", "SHARD_RE"]
 
 SHARD_RE = re.compile(r"[0-9a-f]{2}")
 """A blob's directory under ``objects/``: the first two hex characters of its digest."""

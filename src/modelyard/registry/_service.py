@@ -338,7 +338,9 @@ class RegistryService:
         if meta_file.size > MAX_JSON_BYTES * 16:
             raise InvalidInputError(f"{where} is larger than {MAX_JSON_BYTES * 16} bytes: not a model package.")
         try:
-            meta = yaml.safe_load(self.blobs.read_bytes(meta_file.digest))
+            # libyaml's safe loader where PyYAML has it: the same documents, ~7x faster than the pure-Python one
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            meta = yaml.load(self.blobs.read_bytes(meta_file.digest), Loader=loader)
         except yaml.YAMLError as exc:
             raise InvalidInputError(f"{where} is not valid YAML: {exc}") from None
         except (BlobNotFoundError, BlobCorruptedError) as exc:
