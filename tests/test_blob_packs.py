@@ -254,3 +254,18 @@ def test_content_packed_twice_by_concurrent_writers_is_deleted_from_both(tmp_pat
     assert store.delete_many([victim]) == {victim}
     assert not store.exists(victim) and not BlobStore(url).exists(victim)  # erased from both packs
     assert store.read_bytes(infos[1].digest) == paths[1].read_bytes()
+
+
+def test_a_long_lived_store_sees_packed_blobs_another_process_deleted(tmp_path: Path) -> None:
+    url = str(tmp_path / "store")
+    paths = make_files(tmp_path / "src", seed=9)
+    server = BlobStore(url)  # e.g. a server's store, its index of packs read once
+    infos = server.put_files(paths)
+    assert server.exists(infos[0].digest)
+    BlobStore(url).delete_many([infos[0].digest])  # another process
+    assert not server.exists(infos[0].digest)  # as a loose blob's stat would say at once
+    with pytest.raises(BlobNotFoundError):
+        server.read_bytes(infos[0].digest)
+    assert server.exists(infos[1].digest) and server.read_bytes(infos[1].digest) == paths[1].read_bytes()
+    BlobStore(url).delete_many(i.digest for i in infos)  # the pack goes away entirely
+    assert not server.exists(infos[1].digest)

@@ -215,9 +215,19 @@ class Packs:
 
     # -- lookups -----------------------------------------------------------------------------------
     def find(self, digest: str, *, refresh: bool = True) -> PackedBlob | None:
-        """Where the blob ``digest`` is packed, or ``None``; re-reads the index files on a miss."""
+        """Where the blob ``digest`` is packed, or ``None``.
+
+        With ``refresh`` (the default) the answer is current, as a loose blob's ``stat`` would be:
+        the index files are re-read on a miss, and a hit is checked against its index file (one
+        ``stat``), which another process may have rewritten or removed (deleting blobs) since it was
+        read. Without it the in-memory index answers alone (a batch that refreshed once at its start).
+        """
         with self._lock:
-            found = self._entries.get(digest) or self._pending(digest)
+            found = self._entries.get(digest)
+            loaded = self._loaded.get(found.index) if found is not None else None
+            found = found or self._pending(digest)
+        if refresh and loaded is not None and _stat_key(found.index if found else "") != loaded[0]:
+            found = None  # its index changed since it was read
         if found is None and refresh:
             self.refresh()
             with self._lock:
@@ -390,6 +400,15 @@ class Packs:
                     os.remove(pack)
                     removed += 1
         return removed
+
+
+def _stat_key(path: str) -> tuple[int, int, int] | None:
+    """What identifies one version of an index file: inode, size and mtime (``None`` if gone)."""
+    try:
+        s = os.stat(path)
+    except OSError:
+        return None
+    return s.st_ino, s.st_size, s.st_mtime_ns
 
 
 def _stat(entry: os.DirEntry[str]) -> os.stat_result | None:
