@@ -1,4 +1,7 @@
-"""The local store's write paths: temp files, kernel copies of large files, batches of small ones.
+"""The local store's own paths: writes, batched deletes, and where a blob's bytes lie.
+
+Writes go through temp files, kernel copies of large files, and batches of small ones (packs);
+deletes come in batches (one rewrite per pack); a blob's bytes are a loose file or a range of a pack.
 
 A mixin of :class:`~modelyard.blobs.BlobStore` (its methods take the store as ``self``), kept apart so
 that each module stays short.
@@ -9,24 +12,45 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from modelyard.blobs._copy import KERNEL_COPY_MIN, kernel_copy_hashed
-from modelyard.blobs._files import fsync_dir, fsync_file, has_size, remove_file_quietly, same_file, touch
-from modelyard.blobs._hashing import BlobInfo, ReadableBinary, copy_hashed, hash_bytes, read_all, write_all
-from modelyard.blobs._reader import changed_error
-from modelyard.errors import InvalidInputError
+from modelyard.blobs._files import fsync_dir, fsync_file, has_size, remove_file, remove_file_quietly, same_file, touch
+from modelyard.blobs._hashing import (
+    BlobInfo,
+    ReadableBinary,
+    check_digest,
+    copy_hashed,
+    hash_bytes,
+    read_all,
+    write_all,
+)
+from modelyard.blobs._packs import PackRange
+from modelyard.blobs._reader import changed_error, not_found_error
+from modelyard.errors import InvalidInputError, StoreError
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from _typeshed import StrPath
 
-    from modelyard.blobs._packs import Packs, PackWriter
-    from modelyard.errors import StoreError
+    from modelyard.blobs._packs import PackedBlob, Packs, PackWriter
 
-__all__ = ["LocalWrites"]
+__all__ = ["BlobLocation", "LocalWrites"]
+
+
+class BlobLocation(NamedTuple):
+    """Where a local store keeps a blob's bytes (see :meth:`BlobStore.locate`)."""
+
+    path: str
+    """The file holding them: the blob itself, or its pack."""
+    offset: int
+    """Where they start in that file."""
+    size: int
+    """How many there are."""
+    packed: bool
+    """Whether ``path`` is a pack (shared with other blobs: never hardlink or upload it whole)."""
 
 
 class LocalWrites:
@@ -39,6 +63,7 @@ class LocalWrites:
         _prefix: str
         _names: Iterator[int]
         _prepared: bool
+        _url: str
         _packs: Packs | None
 
         def put_file(self, path: StrPath, *, sync: bool = True) -> BlobInfo: ...
@@ -218,3 +243,77 @@ class LocalWrites:
             os.remove(tmp)
         else:
             os.replace(tmp, final)
+
+    # -- packed blobs: deletes, locations ---------------------------------------------------------
+
+    def delete_many(self, digests: Iterable[str]) -> set[str]:
+        """Delete the blobs ``digests`` that a local store holds, packed ones in one rewrite per pack.
+
+        Returns:
+            The digests that were found (and are now gone).
+
+        Raises:
+            InvalidInputError: one of ``digests`` is not a valid digest.
+            StoreError: the store cannot be written (or is not local).
+        """
+        wanted = {check_digest(digest) for digest in digests}
+        if self._packs is None:
+            raise StoreError(f"delete_many works on a local blob store, not {self._url}: call delete() per blob")
+        found: set[str] = set()
+        with self._lock:
+            for digest in wanted:
+                paths = [self._local_path(digest)]
+                pending = self._pending.pop(digest, None)
+                if pending is not None:
+                    paths.append(pending)
+                for path in paths:
+                    try:
+                        remove_file(path)
+                        found.add(digest)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:
+                        raise self._write_error(exc) from exc
+        try:
+            found.update(self._packs.remove(wanted))
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        return found
+
+    def locate(self, digest: str) -> BlobLocation:
+        """Where a local store keeps the blob ``digest``: a loose file, or a range of a pack file.
+
+        For readers that copy blobs by file descriptor (transfers between local stores); they must
+        verify what they read, as :meth:`open` does.
+
+        Raises:
+            BlobNotFoundError: the store has no such blob (or is not local).
+        """
+        check_digest(digest)
+        final = self._local_path(digest)
+        try:
+            return BlobLocation(final, 0, os.stat(final).st_size, packed=False)
+        except FileNotFoundError:
+            pass
+        packed = self._find_packed(digest)
+        if packed is None:
+            raise not_found_error(digest)
+        return BlobLocation(packed.pack, packed.offset, packed.size, packed=True)
+
+    def remove_orphan_packs(self) -> int:
+        """Remove pack files a crashed writer left without an index a day ago or more; return how many."""
+        return self._packs.sweep_orphans() if self._packs is not None else 0
+
+    def _quarantine_packed(self, digest: str, target: str) -> str | None:
+        """Copy a packed blob's bytes to ``target``, then delete it from its pack."""
+        packed = self._find_packed(digest)
+        if packed is None:
+            return None
+        with PackRange(packed) as raw, open(target, "xb") as out:
+            copy_hashed(raw, out.write, packed.size)
+        assert self._packs is not None  # packed blobs exist only in local stores
+        self._packs.remove([digest])
+        return target
+
+    def _find_packed(self, digest: str) -> PackedBlob | None:
+        return self._packs.find(digest) if self._packs is not None else None

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import (
     BlobCorruptedError,
@@ -44,8 +44,8 @@ from modelyard.blobs._hashing import (
     hash_bytes,
     hash_file,
 )
-from modelyard.blobs._local import LocalWrites
-from modelyard.blobs._packs import PACK_MIN_FILES, PackedBlob, PackRange, Packs, PackWriter
+from modelyard.blobs._local import BlobLocation, LocalWrites
+from modelyard.blobs._packs import PACK_MIN_FILES, PackRange, Packs, PackWriter
 from modelyard.blobs._reader import BlobReader, changed_error, corrupted_error, not_found_error
 from modelyard.blobs._remote import REST_RE, SHARD_RE, RemoteOps
 
@@ -64,19 +64,6 @@ _ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfs
 
 # Where each object store's `pip install` extra lives, for the error raised when it is missing.
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
-
-
-class BlobLocation(NamedTuple):
-    """Where a local store keeps a blob's bytes (see :meth:`BlobStore.locate`)."""
-
-    path: str
-    """The file holding them: the blob itself, or its pack."""
-    offset: int
-    """Where they start in that file."""
-    size: int
-    """How many there are."""
-    packed: bool
-    """Whether ``path`` is a pack (shared with other blobs: never hardlink or upload it whole)."""
 
 
 class BlobStore(LocalWrites, RemoteOps):
@@ -650,75 +637,6 @@ class BlobStore(LocalWrites, RemoteOps):
         if not found and not missing_ok:
             raise not_found_error(digest)
 
-    def delete_many(self, digests: Iterable[str]) -> set[str]:
-        """Delete the blobs ``digests`` that a local store holds, packed ones in one rewrite per pack.
-
-        Returns:
-            The digests that were found (and are now gone).
-
-        Raises:
-            InvalidInputError: one of ``digests`` is not a valid digest.
-            StoreError: the store cannot be written (or is not local).
-        """
-        wanted = {check_digest(digest) for digest in digests}
-        if self._packs is None:
-            raise StoreError(f"delete_many works on a local blob store, not {self._url}: call delete() per blob")
-        found: set[str] = set()
-        with self._lock:
-            for digest in wanted:
-                paths = [self._local_path(digest)]
-                pending = self._pending.pop(digest, None)
-                if pending is not None:
-                    paths.append(pending)
-                for path in paths:
-                    try:
-                        remove_file(path)
-                        found.add(digest)
-                    except FileNotFoundError:
-                        pass
-                    except OSError as exc:
-                        raise self._write_error(exc) from exc
-        try:
-            found.update(self._packs.remove(wanted))
-        except OSError as exc:
-            raise self._write_error(exc) from exc
-        return found
-
-    def locate(self, digest: str) -> BlobLocation:
-        """Where a local store keeps the blob ``digest``: a loose file, or a range of a pack file.
-
-        For readers that copy blobs by file descriptor (transfers between local stores); they must
-        verify what they read, as :meth:`open` does.
-
-        Raises:
-            BlobNotFoundError: the store has no such blob (or is not local).
-        """
-        check_digest(digest)
-        final = self._local_path(digest)
-        try:
-            return BlobLocation(final, 0, os.stat(final).st_size, packed=False)
-        except FileNotFoundError:
-            pass
-        packed = self._find_packed(digest)
-        if packed is None:
-            raise not_found_error(digest)
-        return BlobLocation(packed.pack, packed.offset, packed.size, packed=True)
-
-    def remove_orphan_packs(self) -> int:
-        """Remove pack files a crashed writer left without an index a day ago or more; return how many."""
-        return self._packs.sweep_orphans() if self._packs is not None else 0
-
-    def _quarantine_packed(self, digest: str, target: str) -> str | None:
-        """Copy a packed blob's bytes to ``target``, then delete it from its pack."""
-        packed = self._find_packed(digest)
-        if packed is None:
-            return None
-        with PackRange(packed) as raw, open(target, "xb") as out:
-            copy_hashed(raw, out.write, packed.size)
-        assert self._packs is not None  # packed blobs exist only in local stores
-        self._packs.remove([digest])
-        return target
-
     # -- local internals -------------------------------------------------------------------------
 
     def _local_path(self, digest: str) -> str:
@@ -801,9 +719,6 @@ class BlobStore(LocalWrites, RemoteOps):
             except FileNotFoundError:
                 pass  # the pack was removed meanwhile (its blobs deleted)
         raise not_found_error(digest)
-
-    def _find_packed(self, digest: str) -> PackedBlob | None:
-        return self._packs.find(digest) if self._packs is not None else None
 
     def _iter_local(self) -> Iterator[tuple[str, float]]:
         try:
