@@ -557,3 +557,10 @@ def test_put_link_with_a_known_digest_does_not_read_the_file_again(
         with pytest.raises(InvalidInputError, match=message):
             store.put_link(other, known=wrong)
     assert not store.exists(hash_bytes(b"x" * 10).digest)  # nothing stored
+
+
+def test_delete_many_in_an_object_store_reports_what_it_found(memory_store: BlobStore) -> None:
+    a, b = memory_store.put_bytes(b"first"), memory_store.put_bytes(b"second")
+    absent = hash_bytes(b"never stored").digest
+    assert memory_store.delete_many([a.digest, b.digest, absent]) == {a.digest, b.digest}
+    assert not memory_store.exists(a.digest) and not memory_store.exists(b.digest)

@@ -27,7 +27,7 @@ from modelyard.blobs._hashing import (
 )
 from modelyard.blobs._packs import PackRange
 from modelyard.blobs._reader import changed_error, not_found_error
-from modelyard.errors import InvalidInputError, StoreError
+from modelyard.errors import BlobNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
     import threading
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from _typeshed import StrPath
 
     from modelyard.blobs._packs import PackedBlob, Packs, PackWriter
+    from modelyard.errors import StoreError
 
 __all__ = ["BlobLocation", "LocalWrites"]
 
@@ -63,10 +64,10 @@ class LocalWrites:
         _prefix: str
         _names: Iterator[int]
         _prepared: bool
-        _url: str
         _packs: Packs | None
 
         def put_file(self, path: StrPath, *, sync: bool = True) -> BlobInfo: ...
+        def delete(self, digest: str, *, missing_ok: bool = False) -> None: ...
         def _local_path(self, digest: str) -> str: ...
         def _write_error(self, exc: OSError) -> StoreError: ...
         def _prepare_local(self) -> None: ...
@@ -98,8 +99,9 @@ class LocalWrites:
             touch(final)  # already stored: see _install
             return info
         packs = self._packs
-        packed = packs.find(info.digest, refresh=False) if packs is not None else None
-        if packs is not None and packed is not None and packed.size == info.size:
+        assert packs is not None  # only a local store reads small files whole
+        packed = packs.find(info.digest, refresh=False)
+        if packed is not None and packed.size == info.size:
             packs.touch(packed)  # already stored (the caller refreshed the packs' index)
             return info
         if pack is not None:
@@ -247,19 +249,23 @@ class LocalWrites:
     # -- packed blobs: deletes, locations ---------------------------------------------------------
 
     def delete_many(self, digests: Iterable[str]) -> set[str]:
-        """Delete the blobs ``digests`` that a local store holds, packed ones in one rewrite per pack.
+        """Delete the blobs ``digests`` the store holds; in a local store, packed ones in one rewrite per pack.
 
         Returns:
             The digests that were found (and are now gone).
 
         Raises:
             InvalidInputError: one of ``digests`` is not a valid digest.
-            StoreError: the store cannot be written (or is not local).
+            StoreError: the store cannot be written.
         """
         wanted = {check_digest(digest) for digest in digests}
-        if self._packs is None:
-            raise StoreError(f"delete_many works on a local blob store, not {self._url}: call delete() per blob")
         found: set[str] = set()
+        if self._packs is None:  # an object store: one request per blob
+            for digest in wanted:
+                with contextlib.suppress(BlobNotFoundError):
+                    self.delete(digest)
+                    found.add(digest)
+            return found
         with self._lock:
             for digest in wanted:
                 paths = [self._local_path(digest)]

@@ -540,13 +540,7 @@ class DatasetService:
                 continue
         # Re-checked under the write lock: a version recorded meanwhile may use a blob again.
         with self.store.write() as tx:
-            doomed = set(sizes) - tx.digests_in_use(sizes)
-            if self.blobs.is_local:
-                removed = self.blobs.delete_many(doomed)  # packed blobs: one rewrite per pack
-            else:
-                for digest in doomed:
-                    self.blobs.delete(digest, missing_ok=True)
-                removed = doomed
+            removed = self.blobs.delete_many(set(sizes) - tx.digests_in_use(sizes))
         return len(removed), sum(sizes[d] for d in removed)
 
     # materialisation ----------------------------------------------------------------------

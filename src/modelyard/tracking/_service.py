@@ -412,12 +412,7 @@ class TrackingService:
         if not dry_run and doomed:
             # Re-check under a write transaction: an artifact may have been logged meanwhile.
             with self.store.write() as tx:
-                doomed -= tx.referenced_digests()
-                if self.blobs.is_local:
-                    doomed = self.blobs.delete_many(doomed)  # packed blobs: one rewrite per pack
-                else:
-                    for digest in doomed:
-                        self.blobs.delete(digest, missing_ok=True)
+                doomed = self.blobs.delete_many(doomed - tx.referenced_digests())
         if not dry_run:
             self.blobs.remove_orphan_packs()
         removed, size = len(doomed), sum(sizes[d] for d in doomed)
