@@ -199,9 +199,12 @@ class Client:
         points = [(m.key, m.value, m.timestamp, m.step) if isinstance(m, Metric) else m for m in metrics]
         self.backend.log_batch(run_id, points, params, tags)
 
-    def flush(self) -> None:
-        """Make every buffered metric durable now."""
-        self._buffer.flush()
+    def flush(self, *, wait: bool = True) -> None:
+        """Make every buffered metric durable now; ``wait=False`` only starts writing them in the background."""
+        if wait:
+            self._buffer.flush()
+        else:
+            self._buffer.flush_soon()
 
     # metrics ------------------------------------------------------------------------------
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

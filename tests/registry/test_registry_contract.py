@@ -81,6 +81,45 @@ def test_log_model_registers_numbered_versions_with_what_made_them(client: Clien
         assert client.registry.get_version(ref).version == number, ref
 
 
+def test_log_model_snapshots_metrics_still_buffered_and_logs_files_with_the_version(client: Client, iris: Any) -> None:
+    X, _ = iris
+    run = client.create_run("train")
+    client.log_metric(run.id, "accuracy", 0.91)  # buffered: log_model must write it before the snapshot
+    client.log_metric(run.id, "loss", 0.2, step=3)
+    version = client.log_model(run.id, _fit(iris), "buffered", input_example=X[:5])
+    assert isinstance(version, ModelVersion)
+    assert version.metrics == {"accuracy": pytest.approx(0.91), "loss": pytest.approx(0.2)}
+    # the run's artifacts are exactly the version's files, under model/
+    artifacts = {a.path: a.digest for a in client.list_artifacts(run.id, "model") if a.path != "model"}
+    assert artifacts == {f"model/{f.path}": f.digest for f in version.files}
+    actions = [e.action for e in client.list_audit(object_id=run.id)]
+    assert "artifact.log" in actions
+    # a package logged without registering is only artifacts: no version, no model
+    other = client.create_run("unregistered")
+    package = client.log_model(other.id, _fit(iris), "buffered", input_example=X[:5], register=False)
+    assert not isinstance(package, ModelVersion)
+    assert {a.path for a in client.list_artifacts(other.id, "model")} >= {"model/model.yaml"}
+    assert [v.version for v in client.registry.list_versions("buffered")] == [1]
+    # the model is created once (one audit event), every version is audited
+    client.registry.register("buffered", other.id)
+    events = [e.action for e in client.list_audit(object_type="model", object_id="buffered")]
+    assert sorted(events) == ["model.create", "model.version.create", "model.version.create"]
+
+
+def test_a_registration_that_fails_leaves_no_package_rows(client: Client, iris: Any, tmp_path: Path) -> None:
+    X, _ = iris
+    run = client.create_run("train")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not part of the package")
+    client.log_artifact(run.id, notes, "model")  # a stray file where the package goes
+    with pytest.raises(IntegrityError, match="other files than the run holds"):
+        client.log_model(run.id, _fit(iris), "stray", input_example=X[:5])
+    # the package's artifact rows were in the failed transaction: the run holds what it held before
+    assert [a.path for a in client.list_artifacts(run.id, "model") if a.path != "model"] == ["model/notes.txt"]
+    with pytest.raises(ModelNotFoundError):
+        client.registry.get_model("stray")
+
+
 def test_load_verifies_every_file_and_caches_the_package(client: Client, iris: Any) -> None:
     X, _ = iris
     model = _fit(iris)

@@ -160,6 +160,48 @@ def test_bad_input_gets_clear_errors_never_500(team: Team, iris: Any) -> None:
         _check_bad_requests(http)
 
 
+def test_a_package_references_only_blobs_uploaded_to_its_project(team: Team, iris: Any, tmp_path: Path) -> None:
+    """Recording a package by digest needs the bytes uploaded to the run's project: a digest proves nothing."""
+    admin, erin = team.client("admin"), team.client("erin")
+    admin.create_project("elsewhere")
+    secret = tmp_path / "weights.bin"
+    secret.write_bytes(b"another project's weights")
+    outside = admin.create_run("other", project="elsewhere")
+    [stored] = admin.log_artifact(outside.id, secret)  # in project "elsewhere" only
+    run = erin.create_run("fit")
+    url = f"/api/v1/runs/{run.id}/model-package"
+    stolen = {"files": [{"path": "model/weights.bin", "digest": stored.digest, "size": stored.size}]}
+    with team.http("erin") as http:
+        r = http.post(url, json=stolen)
+        assert r.status_code == 400 and "not uploaded to project 'churn'" in r.json()["error"]["message"]
+        assert erin.list_artifacts(run.id) == []  # nothing recorded
+        with team.http("vic") as viewer:
+            assert viewer.post(url, json=stolen).status_code == 403
+        # uploading the bytes proves possession; a wrong size is still refused
+        r = http.put(
+            f"/api/v1/datasets/blobs/{stored.digest}",
+            params={"project": "churn"},
+            content=secret.read_bytes(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert r.status_code == 201, r.text
+        wrong = {"files": [{**stolen["files"][0], "size": stored.size + 1}]}
+        r = http.post(url, json=wrong)
+        assert r.status_code == 400 and "size" in r.json()["error"]["message"]
+        for bad in (
+            {"files": [{**stolen["files"][0], "path": "../escape"}]},
+            {"files": [{**stolen["files"][0], "digest": "not-a-digest"}]},
+            {"files": []},
+            {**stolen, "register_as": "Ｘ"},
+        ):
+            r = http.post(url, json=bad)
+            assert 400 <= r.status_code < 500 and r.json()["error"]["message"], (bad, r.text)
+        r = http.post(url, json=stolen)
+        assert r.status_code == 201, r.text
+        assert r.json()["version"] is None
+    assert [a.path for a in erin.list_artifacts(run.id, "model") if a.path != "model"] == ["model/weights.bin"]
+
+
 def _check_bad_requests(http: httpx.Client) -> None:
     for method, path, body in (
         ("GET", "/api/v1/models/churn/strict/versions/latest2", None),

@@ -184,6 +184,7 @@ def test_model_registry_routes_need_a_role_on_the_project(app: FastAPI) -> None:
         ("GET", f"{base}/history"): (Role.VIEWER, "path"),
         ("POST", f"{base}/rollback"): (Role.EDITOR, "path"),
         ("GET", "/api/v1/runs/{run_id}/models"): (Role.VIEWER, "run"),
+        ("POST", "/api/v1/runs/{run_id}/model-package"): (Role.EDITOR, "run"),
     }
     for key, rule in expected.items():
         assert table[key] == [rule], f"{key}: {table.get(key)}"

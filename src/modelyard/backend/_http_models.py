@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import quote
 
 from modelyard import errors
-from modelyard.entities import AliasChange, ArtifactInfo, ModelVersion, PromotionRequest, RegisteredModel
+from modelyard.blobs import BlobInfo
+from modelyard.entities import AliasChange, ArtifactInfo, ModelVersion, PromotionRequest, RegisteredModel, Run
 from modelyard.names import validate_artifact_path, validate_name
 from modelyard.registry._refs import parse_model_ref, validate_alias, validate_model_name
 
@@ -43,20 +44,41 @@ class ModelCalls:
 
     _call: Callable[..., Any]
     _fetch: Callable[..., None]
-    log_artifacts: Callable[..., list[ArtifactInfo]]
+    get_run: Callable[[str], Run]
+    put_dataset_blobs: Callable[..., list[tuple[BlobInfo, bool]]]
 
-    def log_model_files(
+    def log_model_package(
         self,
         run_id: str,
         files: Sequence[tuple[Path, str]],
         *,
         known: Mapping[str, tuple[str, int]] | None = None,
-    ) -> list[ArtifactInfo]:
-        """Upload a package's files as the run's artifacts (streamed, checked by the server).
+        register: str | None = None,
+        artifact_path: str = "model",
+        importance: Mapping[str, Mapping[str, float]] | None = None,
+        description: str = "",
+    ) -> tuple[list[ArtifactInfo], ModelVersion | None]:
+        """Upload the blobs the server lacks, then record the package (and its version) in one request.
 
-        ``known`` digests are not sent: the server hashes what it receives.
+        ``known`` digests spare hashing the files again; the server checks every upload against its
+        digest, so a wrong one is refused, never stored under the wrong name.
         """
-        return self.log_artifacts(run_id, files)
+        project = self.get_run(run_id).project
+        known = known or {}
+        blobs = self.put_dataset_blobs(project, [(Path(src), known.get(dst, (None, 0))[0]) for src, dst in files])
+        body = {
+            "files": [
+                {"path": dst, "digest": info.digest, "size": info.size}
+                for (_, dst), (info, _) in zip(files, blobs, strict=True)
+            ],
+            "artifact_path": artifact_path,
+            "register_as": register,
+            "importance": None if importance is None else {k: dict(v) for k, v in importance.items()},
+            "description": description,
+        }
+        data = self._call("POST", f"/api/v1/runs/{_seg(run_id)}/model-package", json=body)
+        version = None if data["version"] is None else ModelVersion.model_validate(data["version"])
+        return [ArtifactInfo.model_validate(a) for a in data["artifacts"]], version
 
     def register_model_version(
         self,

@@ -233,16 +233,23 @@ class Backend(Protocol):
         ...
 
     # models -------------------------------------------------------------------------------
-    def log_model_files(
+    def log_model_package(
         self,
         run_id: str,
         files: Sequence[tuple[Path, str]],
         *,
         known: Mapping[str, tuple[str, int]] | None = None,
-    ) -> list[ArtifactInfo]:
-        """Store a model package's files as artifacts of a run (the files are temporary copies).
+        register: str | None = None,
+        artifact_path: str = "model",
+        importance: Mapping[str, Mapping[str, float]] | None = None,
+        description: str = "",
+    ) -> tuple[list[ArtifactInfo], ModelVersion | None]:
+        """Store a package's (temporary) files as artifacts of a run; given ``register``, register them.
 
-        ``known`` maps artifact paths to the (digest, size) the caller computed while writing them.
+        ``files`` are (local file, artifact path) pairs; ``known`` maps artifact paths to the
+        (digest, size) the caller computed while writing them. With ``register`` (a model name) the
+        package at ``artifact_path`` becomes the next version of that model in the run's project
+        (one transaction where the backend owns the store). Returns the artifacts and the version.
         """
         ...
 

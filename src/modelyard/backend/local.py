@@ -250,18 +250,27 @@ class LocalBackend:
         return self.tracking.gc(dry_run=dry_run, grace_seconds=grace)
 
     # models -------------------------------------------------------------------------------
-    def log_model_files(
+    def log_model_package(
         self,
         run_id: str,
         files: Sequence[tuple[Path, str]],
         *,
         known: Mapping[str, tuple[str, int]] | None = None,
-    ) -> list[ArtifactInfo]:
-        """Store a package's (temporary) files as run artifacts, hardlinked into a local blob store.
-
-        ``known``: artifact path -> (digest, size) of files this process just wrote and hashed.
-        """
-        return self.registry.log_package_files(run_id, files, known=known)
+        register: str | None = None,
+        artifact_path: str = "model",
+        importance: Mapping[str, Mapping[str, float]] | None = None,
+        description: str = "",
+    ) -> tuple[list[ArtifactInfo], ModelVersion | None]:
+        """Hardlink a package's files into the blob store as run artifacts and register them, in one commit."""
+        return self.registry.log_package(
+            run_id,
+            files,
+            known=known,
+            register=register,
+            artifact_path=artifact_path,
+            importance=importance,
+            description=description,
+        )
 
     def register_model_version(
         self,

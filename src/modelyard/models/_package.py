@@ -131,7 +131,8 @@ def save_model(
             "run_id": run_id,
             "files": {rel: {"digest": d, "size": s} for rel, (d, s) in sorted(files.items())},
         }
-        text = yaml.safe_dump(metadata, sort_keys=False)
+        # libyaml's emitter where PyYAML has it: the same document, ~5x faster than the pure-Python one
+        text = yaml.dump(metadata, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
         (staging / METADATA_FILE).write_text(text, encoding="utf-8")
         files[METADATA_FILE] = hash_file(staging / METADATA_FILE)
         if target.exists():

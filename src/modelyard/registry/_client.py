@@ -114,6 +114,8 @@ class RegistryClient:
         staging = self.cache_dir.parent / "tmp"
         staging.mkdir(parents=True, exist_ok=True)
         local = getattr(self.backend, "location", None) is not None
+        if register:
+            self.client.flush(wait=False)  # the version snapshots the run's metrics: write them while packaging
         with tempfile.TemporaryDirectory(prefix="modelyard-model-", dir=staging) as tmp:
             package_dir = Path(tmp) / "package"
             # A local store fsyncs these very files as blobs: start their writeback while writing.
@@ -130,13 +132,21 @@ class RegistryClient:
             files = [(package_dir / rel, f"{MODEL_ARTIFACT_PATH}/{rel}") for rel in sorted(package.files)]
             # save_model hashed every file as it wrote it: the blob store need not read them again
             known = {f"{MODEL_ARTIFACT_PATH}/{rel}": entry for rel, entry in package.files.items()}
-            self.backend.log_model_files(run_id, files, known=known)
-        if not register:
+            if register:
+                self.client.flush()
+            # one call (one transaction on a local store): the artifacts and, registering, the version
+            _, version = self.backend.log_model_package(
+                run_id,
+                files,
+                known=known,
+                register=name if register else None,
+                artifact_path=MODEL_ARTIFACT_PATH,
+                importance=importance,
+                description=description,
+            )
+        if version is None:
             return package
-        project = self.client.get_run(run_id).project
-        result: ModelVersion = self.backend.register_model_version(
-            project, name, run_id, MODEL_ARTIFACT_PATH, importance=importance, description=description
-        )
+        result: ModelVersion = version
         return result
 
     def register(

@@ -15,17 +15,14 @@ The one place where registry rules live:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.audit import Caller
-from modelyard.blobs import CHUNK_SIZE, BlobInfo
-from modelyard.data._manifest import digest_of_entries
+from modelyard.blobs import CHUNK_SIZE
 from modelyard.entities import (
     AliasChange,
-    ArtifactInfo,
     ModelFile,
     ModelVersion,
     ModelVersionStatus,
@@ -45,18 +42,14 @@ from modelyard.errors import (
 )
 from modelyard.names import validate_artifact_path, validate_name, validate_run_id
 from modelyard.registry._checks import (
-    MAX_JSON_BYTES,
-    check_flavor,
-    check_importance,
-    check_json_object,
     check_moment,
     check_request_id,
-    check_requirements,
     check_tags,
     check_text,
     check_version_number,
 )
 from modelyard.registry._refs import ModelRef, model_key, parse_model_ref, validate_alias, validate_model_name
+from modelyard.registry._registration import PACKAGE_FILE, Registration, now_ms
 
 if TYPE_CHECKING:
     from modelyard.blobs import BlobStore
@@ -65,14 +58,12 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_ENVIRONMENTS", "PACKAGE_FILE", "RegistryService"]
 
 DEFAULT_ENVIRONMENTS = ("staging", "production")
-PACKAGE_FILE = "model.yaml"
-"""The file every model package has at its root."""
 
 RoleOf = Callable[[str], "Role | None"]
 """The caller's role in a project (``None``: none); absent in embedded mode, where the caller owns the store."""
 
 
-class RegistryService:
+class RegistryService(Registration):
     """Registry operations over a metadata store and a blob store, on behalf of one caller."""
 
     def __init__(
@@ -106,18 +97,6 @@ class RegistryService:
         self.approver_role = Role(approver_role)
         self.role_of = role_of
         self.authenticated = authenticated
-
-    def _audit(self, tx: StoreTx, action: str, name: str, project: str, summary: Mapping[str, Any]) -> None:
-        tx.append_audit(
-            self.caller.user,
-            action,
-            "model",
-            name,
-            project,
-            summary,
-            self.caller.request_id,
-            self.caller.client_addr,
-        )
 
     def _require_role(self, project: str, needed: Role, what: str) -> None:
         if self.role_of is None:
@@ -229,194 +208,6 @@ class RegistryService:
                 self._audit(tx, "model.update", model.name, project, {"fields": sorted(values)})
             return tx.model_entities([tx.model_row(model.project_id, model.name_key)], project)[0]
 
-    # registration -------------------------------------------------------------------------
-    def register_version(
-        self,
-        project: str,
-        name: str,
-        *,
-        run_id: str,
-        artifact_path: str = "model",
-        importance: Mapping[str, Mapping[str, float]] | None = None,
-        description: str = "",
-    ) -> ModelVersion:
-        """Register the package logged on run ``run_id`` at ``artifact_path`` as the next version of ``name``.
-
-        The version's files are the run's artifacts under ``artifact_path`` (paths relative to it);
-        flavor, signature, requirements and ``unsafe_format`` are read from the stored
-        ``model.yaml`` (never taken from the caller), whose file list must match the artifacts;
-        the metrics are the run's latest metric values now.
-
-        Raises:
-            InvalidInputError: a bad name or importance; the run is in another project; no package
-                (``model.yaml``) at ``artifact_path``.
-            IntegrityError: a package file's blob is missing, or ``model.yaml`` disagrees with the files.
-        """
-        validate_name(project, "project name")
-        validate_model_name(name)
-        validate_run_id(run_id)
-        prefix = validate_artifact_path(artifact_path, "artifact_path")
-        importance_value = check_importance(importance)
-        description = check_text(description, "description")
-        with self.store.write() as tx:
-            run = tx.run_row(run_id)
-            if run.project != project:
-                raise InvalidInputError(
-                    f"run {run_id} belongs to project {run.project!r}: register its model in that project."
-                )
-            if run.deleted_at is not None:
-                raise ConflictError(
-                    f"Run {run_id} is deleted; restore it with `modelyard runs restore {run_id}` first."
-                )
-            files = [
-                ModelFile(path=a.path.removeprefix(prefix + "/"), size=a.size, digest=a.digest)
-                for a in tx.list_artifacts(run_id, prefix)
-                if a.path != prefix
-            ]
-            if not any(f.path == PACKAGE_FILE for f in files):
-                raise InvalidInputError(
-                    f"run {run_id} has no model package at {prefix!r} (no {PACKAGE_FILE}); log one with "
-                    "yard.log_model(model, name) inside the run."
-                )
-            present = self.blobs.exists_many({f.digest for f in files})
-            missing = [f.path for f in files if f.digest not in present]
-            if missing:
-                raise IntegrityError(
-                    f"cannot register {name!r}: the blob store lacks package file(s) {', '.join(missing[:5])}; "
-                    "log the model again."
-                )
-            meta = self._package_metadata(run_id, prefix, files)
-            flavor, signature_value = meta["flavor"], meta["signature"]
-            metrics = tx.get_run(run_id).metrics
-            project_id = tx.project_id(project)
-            existed = tx.model_row(project_id, model_key(name)) is not None
-            model = tx.lock_model(project_id, name, model_key(name), self.caller.user)
-            number = tx.max_model_version(model.id) + 1
-            if not existed:
-                self._audit(tx, "model.create", model.name, project, {})
-            stamp = _now_ms()
-            digest = digest_of_entries((f.path, f.digest, f.size) for f in files)
-            tx.insert_model_version(
-                {
-                    "model_id": model.id,
-                    "version": number,
-                    "run_id": run_id,
-                    "artifact_path": prefix,
-                    "digest": digest,
-                    "flavor": flavor,
-                    "signature": signature_value,
-                    "metrics": metrics,
-                    "importance": importance_value,
-                    "requirements": meta["requirements"],
-                    "status": ModelVersionStatus.READY.value,
-                    "unsafe_format": meta["unsafe_format"],
-                    "trusted": self.authenticated,
-                    "description": description,
-                    "created_by": self.caller.user,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                },
-                sorted(files, key=lambda f: f.path),
-            )
-            tx.update_model(model.id)
-            self._audit(
-                tx,
-                "model.version.create",
-                model.name,
-                project,
-                {"version": number, "run_id": run_id, "digest": digest, "flavor": flavor, "files": len(files)},
-            )
-            row = tx.model_version_row(model.id, number)
-            return tx.model_version_entities([row], model.name, project, files=True)[0]
-
-    def _package_metadata(self, run_id: str, prefix: str, files: Sequence[ModelFile]) -> dict[str, Any]:
-        """Flavor, signature, requirements and ``unsafe_format`` from the stored ``model.yaml``, checked."""
-        import yaml
-
-        meta_file = next(f for f in files if f.path == PACKAGE_FILE)
-        where = f"runs:/{run_id}/{prefix}/{PACKAGE_FILE}"
-        if meta_file.size > MAX_JSON_BYTES * 16:
-            raise InvalidInputError(f"{where} is larger than {MAX_JSON_BYTES * 16} bytes: not a model package.")
-        try:
-            # libyaml's safe loader where PyYAML has it: the same documents, ~7x faster than the pure-Python one
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            meta = yaml.load(self.blobs.read_bytes(meta_file.digest), Loader=loader)
-        except yaml.YAMLError as exc:
-            raise InvalidInputError(f"{where} is not valid YAML: {exc}") from None
-        except (BlobNotFoundError, BlobCorruptedError) as exc:
-            raise IntegrityError(f"{where} cannot be read from the blob store: {exc}") from None
-        if not isinstance(meta, dict):
-            raise InvalidInputError(f"{where} is not a model package description (a mapping).")
-        listed = meta.get("files")
-        actual = {f.path: (f.digest, f.size) for f in files if f.path != PACKAGE_FILE}
-        if (
-            not isinstance(listed, dict)
-            or {str(k): (v.get("digest"), v.get("size")) for k, v in listed.items() if isinstance(v, dict)} != actual
-        ):
-            raise IntegrityError(
-                f"{where} lists other files than the run holds under {prefix!r}: the package was changed or "
-                "logged partially; log the model again."
-            )
-        unsafe = meta.get("unsafe_format")
-        if not isinstance(unsafe, bool):
-            raise InvalidInputError(f"{where}: unsafe_format must be true or false, got {unsafe!r}.")
-        from modelyard.models import FLAVORS
-
-        flavor = check_flavor(meta.get("flavor"))
-        if flavor not in FLAVORS:
-            raise InvalidInputError(
-                f"{where} names an unknown flavor {flavor!r}: this modelyard loads {', '.join(sorted(FLAVORS))}."
-            )
-        return {
-            "flavor": flavor,
-            "signature": check_json_object(meta.get("signature"), "signature"),
-            "requirements": check_requirements(meta.get("requirements") or []),
-            "unsafe_format": unsafe,
-        }
-
-    def log_package_files(
-        self,
-        run_id: str,
-        files: Sequence[tuple[Path, str]],
-        *,
-        known: Mapping[str, tuple[str, int]] | None = None,
-    ) -> list[ArtifactInfo]:
-        """Store a package's files as artifacts of a run, hardlinked into a local blob store when possible.
-
-        The files are ``log_model``'s own temporary copies, so linking them (protected, read-only)
-        instead of copying saves writing the package twice; every blob is durable before the rows.
-        ``known`` maps an artifact path to the digest and size ``save_model`` computed while writing
-        that file in this process, so a local store does not hash it a second time.
-        """
-        validate_run_id(run_id)
-        planned = [(Path(src), validate_artifact_path(dst)) for src, dst in files]
-        known = known or {}
-        with self.store.read() as tx:
-            _writable(tx, run_id)
-        infos = []
-        for src, dst in planned:
-            if self.blobs.is_local:
-                given = known.get(dst)
-                blob = self.blobs.put_link(src, sync=False, known=None if given is None else BlobInfo(*given))[0]
-            else:
-                blob = self.blobs.put_file(src, sync=False)
-            infos.append(ArtifactInfo(path=dst, size=blob.size, digest=blob.digest))
-        self.blobs.sync()
-        with self.store.write() as tx:
-            row = _writable(tx, run_id)
-            tx.put_artifacts(run_id, infos)
-            tx.append_audit(
-                self.caller.user,
-                "artifact.log",
-                "run",
-                run_id,
-                row.project,
-                {"paths": [i.path for i in infos[:50]], "files": len(infos), "bytes": sum(i.size for i in infos)},
-                self.caller.request_id,
-                self.caller.client_addr,
-            )
-        return infos
-
     # aliases ------------------------------------------------------------------------------
     def set_alias(self, project: str, name: str, alias: str, version: int | str) -> ModelVersion:
         """Point ``alias`` at a version (moving it atomically if it pointed elsewhere).
@@ -505,7 +296,7 @@ class RegistryService:
                     "environment": env,
                     "state": PromotionState.PENDING.value,
                     "requested_by": self.caller.user,
-                    "requested_at": _now_ms(),
+                    "requested_at": now_ms(),
                     "reason": reason,
                 }
             )
@@ -719,13 +510,6 @@ class RegistryService:
         return version, f, chunks()
 
 
-def _writable(tx: StoreTx, run_id: str) -> Any:
-    row = tx.run_row(run_id)
-    if row.deleted_at is not None:
-        raise ConflictError(f"Run {run_id} is deleted; restore it with `modelyard runs restore {run_id}` first.")
-    return row
-
-
 def _corrupted(version: ModelVersion, f: ModelFile) -> str:
     return (
         f"{version.ref}: package file {f.path!r} is corrupted in the blob store (blob {f.digest} does not match "
@@ -735,7 +519,3 @@ def _corrupted(version: ModelVersion, f: ModelFile) -> str:
 
 def _missing(version: ModelVersion, f: ModelFile) -> str:
     return f"{version.ref}: the content of package file {f.path!r} (blob {f.digest}) is missing from the blob store."
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

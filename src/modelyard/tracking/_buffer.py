@@ -110,6 +110,11 @@ class MetricBuffer:
             error, self._errors = self._errors[0], []
             raise error
 
+    def flush_soon(self) -> None:
+        """Wake the background thread to write the queued points now, without waiting for it."""
+        if self._thread is not None:
+            self._wake.set()
+
     def forget(self, run_id: str) -> None:
         """Drop the (flushed) queue of an ended run."""
         queue = self._queues.get(run_id)

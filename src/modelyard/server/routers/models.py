@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.entities import AliasChange, ModelVersion, PromotionRequest, RegisteredModel, Role
+from modelyard.entities import AliasChange, ArtifactInfo, ModelVersion, PromotionRequest, RegisteredModel, Role
 from modelyard.names import validate_artifact_path
 from modelyard.registry._service import RegistryService
 from modelyard.server._auth import requires
@@ -49,6 +49,31 @@ class VersionCreate(_Body):
     artifact_path: str = Field(default="model", max_length=1024)
     importance: dict[str, dict[str, float]] | None = None
     description: str = Field(default="", max_length=10_000)
+
+
+class PackageFile(_Body):
+    """One uploaded file of a package: its artifact path and the blob holding its bytes."""
+
+    path: str = Field(max_length=1024)
+    digest: str = Field(max_length=64)
+    size: int = Field(ge=0)
+
+
+class PackageRecord(_Body):
+    """Record a run's uploaded package files as artifacts and, with ``register_as``, register them."""
+
+    files: list[PackageFile] = Field(min_length=1, max_length=10_000)
+    artifact_path: str = Field(default="model", max_length=1024)
+    register_as: str | None = Field(default=None, max_length=128)
+    importance: dict[str, dict[str, float]] | None = None
+    description: str = Field(default="", max_length=10_000)
+
+
+class PackageRecorded(BaseModel):
+    """The artifact rows written and the version registered (``None`` without ``register_as``)."""
+
+    artifacts: list[ArtifactInfo]
+    version: ModelVersion | None
 
 
 class ModelUpdate(_Body):
@@ -140,6 +165,29 @@ def register_version(
         importance=body.importance,
         description=body.description,
     )
+
+
+@router.post("/runs/{run_id}/model-package", status_code=201)
+def record_package(
+    run_id: Annotated[str, Path(max_length=32)],
+    body: PackageRecord,
+    request: Request,
+    principal: Annotated[Principal, Depends(requires(Role.EDITOR, project_from="run"))],
+) -> PackageRecorded:
+    """Record a package uploaded blob by blob (``PUT /api/v1/datasets/blobs/{digest}``) on a run, in one transaction.
+
+    The artifact rows and, with ``register_as``, the next version of that model commit together:
+    a registration that fails leaves no rows. Each blob must belong to the run's project.
+    """
+    artifacts, version = registry(request, principal).record_package(
+        run_id,
+        [ArtifactInfo(path=f.path, size=f.size, digest=f.digest) for f in body.files],
+        register=body.register_as,
+        artifact_path=body.artifact_path,
+        importance=body.importance,
+        description=body.description,
+    )
+    return PackageRecorded(artifacts=artifacts, version=version)
 
 
 @router.get("/models/promotions")

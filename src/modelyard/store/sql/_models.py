@@ -54,8 +54,8 @@ class ModelRows:
         """The ``registered_models`` row of a model by its normalised name, or ``None``."""
         return self.conn.execute(sa.select(_m).where(_m.c.project_id == project_id, _m.c.name_key == name_key)).first()
 
-    def lock_model(self, project_id: int, name: str, name_key: str, owner: str) -> Any:
-        """Create model ``name`` if needed and lock it for this transaction; return its row.
+    def lock_model(self, project_id: int, name: str, name_key: str, owner: str) -> tuple[Any, bool]:
+        """Create model ``name`` if needed and lock it for this transaction; return its row and whether it is new.
 
         Writers of one model queue here, so the version number chosen next is never taken twice.
         """
@@ -70,11 +70,12 @@ class ModelRows:
             created_at=stamp,
             updated_at=stamp,
         )
-        self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["project_id", "name_key"]))
+        insert = stmt.on_conflict_do_nothing(index_elements=["project_id", "name_key"]).returning(_m.c.id)
+        created = self.conn.execute(insert).first() is not None  # a conflict returns no row
         query = sa.select(_m).where(_m.c.project_id == project_id, _m.c.name_key == name_key)
         if self.conn.dialect.name == "postgresql":
             query = query.with_for_update()
-        return self.conn.execute(query).one()
+        return self.conn.execute(query).one(), created
 
     def update_model(self, model_id: int, **values: Any) -> None:
         """Update columns of a registered model (``tags`` as a mapping); stamps ``updated_at``."""
