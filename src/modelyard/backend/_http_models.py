@@ -65,7 +65,8 @@ class ModelCalls:
         """
         project = self.get_run(run_id).project
         known = known or {}
-        blobs = self.put_dataset_blobs(project, [(Path(src), known.get(dst, (None, 0))[0]) for src, dst in files])
+        digests = [known[dst][0] if dst in known else None for _, dst in files]
+        blobs = self.put_dataset_blobs(project, [(Path(src), d) for (src, _), d in zip(files, digests, strict=True)])
         body = {
             "files": [
                 {"path": dst, "digest": info.digest, "size": info.size}

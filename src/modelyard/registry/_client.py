@@ -134,7 +134,7 @@ class RegistryClient:
             known = {f"{MODEL_ARTIFACT_PATH}/{rel}": entry for rel, entry in package.files.items()}
             if register:
                 self.client.flush()
-            # one call (one transaction on a local store): the artifacts and, registering, the version
+            # one call, one transaction: the artifact rows and, registering, the version
             _, version = self.backend.log_model_package(
                 run_id,
                 files,
@@ -144,10 +144,7 @@ class RegistryClient:
                 importance=importance,
                 description=description,
             )
-        if version is None:
-            return package
-        result: ModelVersion = version
-        return result
+        return package if version is None else version
 
     def register(
         self, name: str, run_id: str, *, path: str = MODEL_ARTIFACT_PATH, project: str | None = None
