@@ -8,6 +8,7 @@ chromium``; ``.ci/run`` installs it when missing).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,6 +300,7 @@ def test_keyboard_users_skip_to_the_content_and_see_where_focus_is(page: Any, si
     box = skip.bounding_box()
     assert box is not None and box["x"] >= 0  # on screen while focused
     page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*#main$"), timeout=5_000)  # the fragment navigation lands asynchronously
     assert page.url.endswith("#main")
     page.get_by_label("Filter").focus()
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
