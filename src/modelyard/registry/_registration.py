@@ -34,6 +34,7 @@ from modelyard.registry._checks import (
     check_text,
 )
 from modelyard.registry._refs import model_key, validate_model_name
+from modelyard.tracking._service import record_artifacts
 
 if TYPE_CHECKING:
     from modelyard.blobs import BlobStore
@@ -295,17 +296,7 @@ class Registration:
             row = writable_run(tx, run_id)
             if uploaded:
                 self._require_uploaded(tx, row, infos)
-            tx.put_artifacts(run_id, infos)
-            tx.append_audit(
-                self.caller.user,
-                "artifact.log",
-                "run",
-                run_id,
-                row.project,
-                {"paths": [i.path for i in infos[:50]], "files": len(infos), "bytes": sum(i.size for i in infos)},
-                self.caller.request_id,
-                self.caller.client_addr,
-            )
+            record_artifacts(tx, self.caller, row, infos)
             if register is None:
                 return infos, None
             return infos, self._register_in(tx, row, register, prefix, importance, description)
@@ -321,10 +312,10 @@ class Registration:
                     f"{info.path}: blob {info.digest} is not uploaded to project {run.project!r}; upload the bytes "
                     f"first (PUT /api/v1/datasets/blobs/{{digest}}?project={run.project})."
                 )
-            if self.blobs.size(info.digest) != info.size:
+            stored = self.blobs.size(info.digest)
+            if stored != info.size:
                 raise InvalidInputError(
-                    f"{info.path}: size {info.size} is not the size of blob {info.digest} "
-                    f"({self.blobs.size(info.digest)} bytes)."
+                    f"{info.path}: size {info.size} is not the size of blob {info.digest} ({stored} bytes)."
                 )
 
 

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from modelyard.blobs import BlobStore
     from modelyard.store.sql import SqlStore, StoreTx
 
-__all__ = ["MAX_SEARCH_LIMIT", "TrackingService"]
+__all__ = ["MAX_SEARCH_LIMIT", "TrackingService", "record_artifacts"]
 
 MAX_SEARCH_LIMIT = 50_000
 
@@ -340,16 +340,7 @@ class TrackingService:
             infos.append(ArtifactInfo(path=dst, size=blob.size, digest=blob.digest))
         self.blobs.sync()
         with self.store.write() as tx:
-            row = self._writable(tx, run_id)
-            tx.put_artifacts(run_id, infos)
-            self._audit(
-                tx,
-                "artifact.log",
-                "run",
-                run_id,
-                row.project,
-                {"paths": [i.path for i in infos[:50]], "files": len(infos), "bytes": sum(i.size for i in infos)},
-            )
+            record_artifacts(tx, self.caller, self._writable(tx, run_id), infos)
         return infos
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactInfo]:
@@ -489,3 +480,18 @@ def _as_int(value: Any, field: str, key: str) -> int:
         if not math.isfinite(value) or not value.is_integer():
             raise ValueError(field)
     return int(value)
+
+
+def record_artifacts(tx: StoreTx, caller: Caller, run: Any, infos: list[ArtifactInfo]) -> None:
+    """Write artifact rows of ``run`` (its ``runs`` row) and their one ``artifact.log`` audit event, in ``tx``."""
+    tx.put_artifacts(run.id, infos)
+    tx.append_audit(
+        caller.user,
+        "artifact.log",
+        "run",
+        run.id,
+        run.project,
+        {"paths": [i.path for i in infos[:50]], "files": len(infos), "bytes": sum(i.size for i in infos)},
+        caller.request_id,
+        caller.client_addr,
+    )
